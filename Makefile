@@ -1,0 +1,85 @@
+# Golden Rule: the one contract for people and CI.
+#   make run            install if needed, seed the store, train if data changed, start everything
+#   make shell          rasa shell with the action server running
+#   make test           lint, unit tests, data validation, training, test stories, end-to-end tests
+#   make import-catalog FILE=path/to/products.csv
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.NOTPARALLEL:
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+RASA    := $(VENV)/bin/rasa
+STAMPS  := .make
+MODEL   := models/golden-rule.tar.gz
+# Everything training depends on; the model is rebuilt only when one of these changes.
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml' 2>/dev/null)
+
+# Local settings (see .env.example); exported to every command below.
+ifneq (,$(wildcard .env))
+include .env
+export
+endif
+
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export RASA_TELEMETRY_ENABLED ?= false
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+
+.PHONY: help install seed train run shell test lint unit validate stories e2e import-catalog clean
+
+help:
+	@echo "make run | make shell | make test | make import-catalog FILE=... | make train | make seed | make clean"
+
+$(PY):
+	@py=$$(scripts/find-python.sh) || exit 1; \
+	echo "Creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip==24.0
+
+$(STAMPS)/installed: requirements.txt requirements-dev.txt constraints.txt | $(PY)
+	@echo "Installing pinned dependencies (first time: about 2 minutes)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+install: $(STAMPS)/installed
+
+seed: install
+	$(PY) -m actions.cli seed
+
+$(MODEL): $(TRAINING_INPUTS) | $(STAMPS)/installed
+	@echo "Training data or config changed: training $(MODEL)"
+	$(RASA) train --fixed-model-name golden-rule --out models --force
+	@touch $@
+
+train: seed $(MODEL)
+
+run: seed $(MODEL)
+	scripts/run.sh
+
+shell: seed $(MODEL)
+	scripts/shell.sh
+
+import-catalog: install
+	@test -n "$(FILE)" || { echo "usage: make import-catalog FILE=path/to/products.csv"; exit 2; }
+	$(PY) -m actions.cli import "$(FILE)"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+unit: install
+	$(PY) -m pytest -m "not e2e"
+
+validate: seed
+	$(RASA) data validate
+
+stories: $(MODEL)
+	$(RASA) test core --e2e --model $(MODEL) --stories tests --fail-on-prediction-errors --out results/stories
+
+e2e: $(MODEL)
+	$(PY) -m pytest -m e2e
+
+test: lint unit validate $(MODEL) stories e2e
+	@echo "All checks passed."
+
+clean:
+	rm -rf models results $(STAMPS) .pytest_cache .ruff_cache

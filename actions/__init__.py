@@ -1,0 +1,1 @@
+"""Golden Rule custom actions (rasa-sdk). Importing this package connects to nothing."""

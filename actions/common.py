@@ -1,0 +1,68 @@
+"""What every store-backed action shares: one session per call and an honest answer on failure.
+
+:class:`StoreAction` opens exactly one store session around :meth:`StoreAction.handle`
+(committed on success, rolled back on error). If the store cannot be reached or fails,
+the customer hears that plainly, with the direct support contact, and the failure is
+logged with the conversation id; the action never crashes the turn or stays silent.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from actions.settings import Settings, get_settings
+from actions.store.db import session_scope
+
+logger = logging.getLogger(__name__)
+
+
+def store_today(settings: Settings) -> dt.date:
+    """Today's date in the store's timezone (dates promised to customers are local)."""
+    return dt.datetime.now(ZoneInfo(settings.store_timezone)).date()
+
+
+def utter_store_unavailable(dispatcher: CollectingDispatcher, settings: Settings) -> None:
+    dispatcher.utter_message(
+        response="utter_store_unavailable",
+        support_email=settings.support_email,
+        support_hours=settings.support_hours,
+    )
+
+
+class StoreAction(Action, abc.ABC):
+    """Base for actions that read or write the store; subclasses implement :meth:`handle`."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        settings = get_settings()
+        try:
+            with session_scope() as session:
+                return self.handle(dispatcher, tracker, session, settings)
+        except SQLAlchemyError as exc:
+            logger.error(
+                "store failure in %s for conversation %s: %s",
+                self.name(),
+                tracker.sender_id,
+                exc.__class__.__name__,
+            )
+            # Anything the action queued before the failure described work that was rolled back.
+            dispatcher.messages.clear()
+            utter_store_unavailable(dispatcher, settings)
+            return []
+
+    @abc.abstractmethod
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        """Do the action's work inside the open unit of work; return the events."""

@@ -1,0 +1,76 @@
+"""Consistency between the domain, the actions and the house rules on wording."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import yaml
+
+from actions.settings import PROJECT_ROOT
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+ACTION_FILES = sorted((PROJECT_ROOT / "actions").rglob("*.py"))
+
+# House rule 3 (shared/DESIGN.md): stalling language the assistant must never use.
+STALLING = re.compile(
+    r"(call|message|chat|request|business) is (very |really )?important"
+    r"|unusually high|high (call|chat|message) volume|higher than (usual|normal) volume"
+    r"|(someone|somebody|we|an agent|a member of our team) will (reach out|get back|contact you|be in touch)"
+    r"( to you)?( shortly| soon| as soon as possible)?"
+    r"|get back to you (soon|shortly|as soon as possible)"
+    r"|not (allowed|permitted|able) to (give|share|tell|disclose)"
+    r"|please (hold|be patient)",
+    re.IGNORECASE,
+)
+
+
+def _strings_in(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def _response_texts() -> list[str]:
+    texts = []
+    for variants in DOMAIN["responses"].values():
+        for variant in variants:
+            texts.append(variant.get("text", ""))
+            texts.extend(b.get("title", "") for b in variant.get("buttons", []))
+    return texts
+
+
+def test_every_response_an_action_names_exists() -> None:
+    named = set()
+    for path in ACTION_FILES:
+        named.update(s for s in _strings_in(path) if re.fullmatch(r"utter_[a-z0-9_]+", s))
+    missing = named - set(DOMAIN["responses"])
+    assert not missing, f"responses used by actions but not in domain.yml: {sorted(missing)}"
+
+
+def test_every_custom_action_in_the_domain_is_implemented() -> None:
+    implemented = set()
+    for path in ACTION_FILES:
+        source = path.read_text()
+        implemented.update(re.findall(r'def name\(self\) -> str:\s+return "([a-z_]+)"', source))
+    declared = {a for a in DOMAIN.get("actions", []) if not a.startswith(("utter_", "validate_"))}
+    assert declared <= implemented, f"declared but not implemented: {sorted(declared - implemented)}"
+
+
+def test_no_stalling_language_anywhere() -> None:
+    texts = _response_texts()
+    for path in ACTION_FILES:
+        texts.extend(_strings_in(path))
+    offenders = [t for t in texts if STALLING.search(t)]
+    assert not offenders, f"stalling language (house rule 3): {offenders}"
+
+
+def test_the_stalling_scan_catches_the_listed_phrases() -> None:
+    for phrase in [
+        "Your call is important to us.",
+        "We are experiencing unusually high volume.",
+        "We'll get back to you soon.",
+        "Someone will reach out soon.",
+        "I'm not allowed to give that information.",
+    ]:
+        assert STALLING.search(phrase), phrase

@@ -1,0 +1,132 @@
+"""End to end over REST: the real action server and rasa server, a seeded SQLite store.
+
+Needs the trained model (``make test`` trains it first). Each test module gets its own
+servers on free ports and its own store, so nothing here touches ``var/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from actions.settings import PROJECT_ROOT
+from actions.store import db
+from actions.store.models import Product
+from actions.store.seed import seed_demo
+from tests.conftest import TODAY
+
+pytestmark = pytest.mark.e2e
+
+MODEL = PROJECT_ROOT / "models" / "golden-rule.tar.gz"
+RASA = Path(sys.executable).with_name("rasa")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@dataclass
+class Bot:
+    rasa_url: str
+    db_url: str
+
+    def say(self, sender: str, text: str) -> list[dict]:
+        body = json.dumps({"sender": sender, "message": text}).encode()
+        request = urllib.request.Request(
+            f"{self.rasa_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it first)")
+    workdir = tmp_path_factory.mktemp("e2e")
+    db_url = f"sqlite:///{workdir / 'store.db'}"
+    db.create_schema(db_url)
+    with db.session_scope(db_url) as session:
+        seed_demo(session, TODAY)
+    actions_port, rasa_port = _free_port(), _free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
+    env = {**os.environ, "GOLDEN_RULE_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    logs = [open(workdir / name, "w") for name in ("actions.log", "rasa.log")]  # noqa: SIM115
+    actions = subprocess.Popen(
+        [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+        cwd=PROJECT_ROOT, env=env, stdout=logs[0], stderr=subprocess.STDOUT,
+    )
+    rasa = subprocess.Popen(
+        [str(RASA), "run", "--model", str(MODEL), "--port", str(rasa_port), "--endpoints", str(endpoints),
+         "--credentials", str(PROJECT_ROOT / "credentials.yml")],
+        cwd=PROJECT_ROOT, env=env, stdout=logs[1], stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{actions_port}/health", actions)
+        _wait(f"http://127.0.0.1:{rasa_port}/", rasa)
+        yield Bot(rasa_url=f"http://127.0.0.1:{rasa_port}", db_url=db_url)
+    finally:
+        for proc in (rasa, actions):
+            proc.terminate()
+        for proc in (rasa, actions):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs:
+            log.close()
+        db.dispose_engines()
+
+
+def _texts(replies: list[dict]) -> str:
+    return " ".join(r.get("text", "") for r in replies)
+
+
+def test_price_question_is_answered_from_the_database(bot: Bot) -> None:
+    text = _texts(bot.say("e2e-price", "how much is the Nimbus 14 laptop?"))
+    assert "$1,199.00" in text
+    assert "12 in stock" in text
+
+
+def test_answer_follows_the_database(bot: Bot) -> None:
+    with db.session_scope(bot.db_url) as session:
+        session.execute(update(Product).where(Product.sku == "DCK-PRO").values(stock=7))
+    text = _texts(bot.say("e2e-dock", "what does the Dock Pro USB-C cost?"))
+    assert "$149.00" in text and "7 in stock" in text
+
+
+def test_bot_challenge_is_honest(bot: Bot) -> None:
+    text = _texts(bot.say("e2e-bot", "am I talking to a bot?"))
+    assert "automated assistant" in text and "person" in text
+
+
+def test_out_of_scope_says_so(bot: Bot) -> None:
+    text = _texts(bot.say("e2e-oos", "what's the weather going to be tomorrow?"))
+    assert "can't help" in text or "outside what I can help with" in text
