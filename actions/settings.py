@@ -24,6 +24,16 @@ def _env_bool(source: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_positive_float(source: Mapping[str, str], name: str, default: float) -> float:
+    # A typo here must not take every action down with it: anything that is not a positive
+    # number means the default (the policies table normally carries the real value anyway).
+    try:
+        value = float((source.get(name) or "").strip())
+    except ValueError:
+        return default
+    return value if value > 0 and value != float("inf") else default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the action server and the command-line tools can be configured with.
@@ -39,6 +49,10 @@ class Settings:
     store_name: str
     store_timezone: str
     currency: str
+    # Staff handoff (actions/staff.py, actions/services/handoff.py). Defaults keep older callers working.
+    rasa_url: str = "http://localhost:5005"
+    rasa_token: str = ""
+    reply_target_hours: float = 4.0
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +67,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         store_name=source.get("GOLDEN_RULE_STORE_NAME", "Brightdesk"),
         store_timezone=source.get("GOLDEN_RULE_TIMEZONE", "America/Chicago"),
         currency=source.get("GOLDEN_RULE_CURRENCY", "USD"),
+        rasa_url=(source.get("GOLDEN_RULE_RASA_URL", "").strip() or "http://localhost:5005").rstrip("/"),
+        rasa_token=source.get("GOLDEN_RULE_RASA_TOKEN", "").strip(),
+        reply_target_hours=_env_positive_float(source, "GOLDEN_RULE_REPLY_TARGET_HOURS", 4.0),
     )
 
 
