@@ -236,6 +236,23 @@ class OfferLog(Base):
     decided_at = Column(DateTime, nullable=True)
 
 
+class ReturnAuthorization(Base):
+    """A return or a replacement the assistant opened for an order (reference like RMA-10001)."""
+
+    __tablename__ = "return_authorizations"
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(20), nullable=False, unique=True)
+    order_id = Column(Integer, ForeignKey("orders.id"), nullable=False, index=True)
+    kind = Column(String(20), nullable=False)  # return, damaged, wrong_item, missing
+    resolution = Column(String(20), nullable=False)  # refund, replacement
+    status = Column(String(20), nullable=False, default="open")
+    conversation_id = Column(String(200), nullable=True, index=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    order = relationship("Order")
+
+
 class Feedback(Base):
     __tablename__ = "feedback"
 
@@ -245,3 +262,22 @@ class Feedback(Base):
     rating = Column(Integer, nullable=False)
     comment = Column(Text, nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class BackInStockRequest(Base):
+    """A customer asked to be told when an out-of-stock product is back (pending until notified)."""
+
+    __tablename__ = "back_in_stock_requests"
+    __table_args__ = (Index("ix_back_in_stock_pending", "notified_at", "created_at"),)
+
+    id = Column(Integer, primary_key=True)
+    product_id = Column(Integer, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=True, index=True)
+    contact_channel = Column(String(20), nullable=False)  # email, phone, sms
+    contact_detail = Column(String(254), nullable=False)
+    conversation_id = Column(String(200), nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    notified_at = Column(DateTime, nullable=True)
+
+    product = relationship("Product")
+    customer = relationship("Customer")

@@ -79,6 +79,11 @@ POLICIES = [
      "we email a prepaid return label.", 30),
     ("damaged", "Damaged, wrong or missing items", "Report damage, a wrong item or a missing item within 14 days of "
      "delivery and we send a replacement at no cost, or refund you if you prefer.", 14),
+    ("late_delivery", "Late deliveries", "When a carrier misses the promised date we track the parcel with them "
+     "every day; if it still hasn't arrived two business days after their new estimate, we send a replacement "
+     "or refund you in full, whichever you prefer.", 2),
+    ("cancellation", "Cancellations", "Orders can be cancelled free of charge until they ship; the refund reaches "
+     "the original payment method within 3–5 business days.", 5),
     ("shipping", "Shipping", "Standard shipping is free on orders over $50 (otherwise $5.99) and takes 3–5 business "
      "days; express shipping costs $14.99 and takes 1–2 business days.", None),
     ("payment", "Payment methods", "We accept Visa, Mastercard, American Express, PayPal and bank transfer for "

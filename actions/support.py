@@ -1,0 +1,244 @@
+"""Service actions: acknowledge first, verify ownership, then fix what can be fixed from the store.
+
+Flow: a service intent runs ``action_acknowledge`` (an acknowledgment only when the message carries
+a problem or a negative feeling), then ``order_verification_form`` (order number + email, checked
+together), then ``action_order_help``, which answers the task the customer asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from actions.common import StoreAction, store_today, utter_store_unavailable
+from actions.handoff import escalate
+from actions.services import feelings, orders, policies
+from actions.services.orders import Answer
+from actions.settings import Settings, get_settings
+from actions.store.db import session_scope
+
+ORDER_TASKS = ("order_status", "return_item", "cancel_order", "report_problem", "billing_issue")
+MAX_VERIFICATION_FAILURES = 3
+# Button titles for the topics a misunderstood message most likely meant.
+TOPIC_BUTTONS = {
+    "order_status": ("Where is my order?", "/order_status"),
+    "return_item": ("Return an item", "/return_item"),
+    "cancel_order": ("Cancel an order", "/cancel_order"),
+    "report_problem": ("Something arrived damaged or wrong", "/report_problem"),
+    "billing_issue": ("A billing question", "/billing_issue"),
+    "tech_support": ("A product isn't working", "/tech_support"),
+    "check_price": ("Prices and stock", "/check_price"),
+    "faq": ("Shipping, returns and payment", "/faq"),
+    "request_human": ("Talk to a person", "/request_human"),
+}
+
+
+def _previous_user_parse(tracker: Tracker) -> dict[str, Any] | None:
+    """Parse data of the user message before the latest one (None at the start)."""
+    seen = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen += 1
+            if seen == 2:
+                return event.get("parse_data")
+    return None
+
+
+def _order_task(tracker: Tracker) -> str | None:
+    """The order task the customer last asked for (the form in between carries no task)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
+            if intent in ORDER_TASKS:
+                return intent
+    return None
+
+
+def _utter(dispatcher: CollectingDispatcher, answer: Answer) -> None:
+    dispatcher.utter_message(response=answer.response, **answer.values)
+
+
+class ActionAcknowledge(Action):
+    """Acknowledge a problem or a negative feeling before anything else is done."""
+
+    def name(self) -> str:
+        return "action_acknowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        current = feelings.FeelingRead.from_parse_data(message)
+        previous_parse = _previous_user_parse(tracker)
+        previous = feelings.FeelingRead.from_parse_data(previous_parse) if previous_parse else None
+        response = feelings.acknowledgment(intent, message.get("text") or "", current)
+        if response:
+            dispatcher.utter_message(response=response)
+        events: list[EventType] = [SlotSet("feeling", current.label)]
+        if feelings.wants_person(current, previous) and intent not in {"request_human", "ask_manager"}:
+            dispatcher.utter_message(response="utter_offer_person_now")
+            events.append(SlotSet("handoff_reason", "frustration"))
+        return events
+
+
+class ValidateOrderVerificationForm(FormValidationAction):
+    """Order number and email, checked together; three failed checks stop the lookups."""
+
+    def name(self) -> str:
+        return "validate_order_verification_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES:
+            return []
+        return domain_slots
+
+    def _check(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, number: str, email: str
+    ) -> dict[str, Any]:
+        try:
+            with session_scope() as session:
+                owned = orders.verify_order(session, number, email)
+        except SQLAlchemyError:
+            utter_store_unavailable(dispatcher, get_settings())
+            return {"order_id": None, "email": None, "requested_slot": None}
+        if owned:
+            return {"order_id": number, "email": email, "verified_order": number, "customer_email": email}
+        failures = int(tracker.get_slot("verification_failures") or 0) + 1
+        if failures >= MAX_VERIFICATION_FAILURES:
+            dispatcher.utter_message(response="utter_verification_locked")
+        else:
+            dispatcher.utter_message(response="utter_verification_failed")
+        return {"order_id": None, "email": None, "verified_order": None, "verification_failures": float(failures)}
+
+    def validate_order_id(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        number = orders.clean_order_number(slot_value)
+        if number is None:
+            dispatcher.utter_message(response="utter_invalid_order_id")
+            return {"order_id": None}
+        if tracker.get_slot("verified_order") == number:
+            return {"order_id": number}
+        email = orders.clean_email(tracker.get_slot("email"))
+        if email is None:
+            return {"order_id": number}
+        return self._check(dispatcher, tracker, number, email)
+
+    def validate_email(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        email = orders.clean_email(slot_value)
+        if email is None:
+            dispatcher.utter_message(response="utter_invalid_email")
+            return {"email": None}
+        number = orders.clean_order_number(tracker.get_slot("order_id"))
+        if number is None:
+            return {"email": email}
+        return self._check(dispatcher, tracker, number, email)
+
+
+class ActionOrderHelp(StoreAction):
+    """Answer the order task the customer asked for, once ownership is proven."""
+
+    def name(self) -> str:
+        return "action_order_help"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        number = tracker.get_slot("verified_order")
+        if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES or not number:
+            dispatcher.utter_message(response="utter_offer_person_verification")
+            return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
+        task = _order_task(tracker) or "order_status"
+        today = store_today(settings)
+        text = _task_text(tracker)
+        events: list[EventType] = []
+        if task == "return_item":
+            answer = orders.start_return(session, number, today, tracker.sender_id)
+        elif task == "cancel_order":
+            answer = orders.cancel_order(session, number)
+        elif task == "report_problem":
+            answer = orders.report_problem(session, number, text, today, tracker.sender_id)
+        elif task == "billing_issue":
+            answer = orders.billing_summary(session, number)
+            if orders.is_double_charge(text):
+                _utter(dispatcher, answer)
+                dispatcher.utter_message(response="utter_double_charge_needs_billing")
+                return escalate(dispatcher, tracker, session, "double_charge")
+        else:
+            answer = orders.order_status(session, number, today)
+        _utter(dispatcher, answer)
+        if answer.response in {"utter_return_outside_window", "utter_problem_outside_window"}:
+            events += [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "policy_limit")]
+        return events
+
+
+def _task_text(tracker: Tracker) -> str:
+    """The words of the message that asked for the current order task."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
+            if intent in ORDER_TASKS:
+                return event.get("text") or ""
+    return ""
+
+
+class ActionAnswerPolicy(StoreAction):
+    """Shipping, returns, payment, warranty and hours, quoted from the store's policies."""
+
+    def name(self) -> str:
+        return "action_answer_policy"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        _utter(dispatcher, policies.policy_answer(session, (tracker.latest_message or {}).get("text") or ""))
+        return []
+
+
+class ActionHandleMisunderstanding(Action):
+    """First miss: ask to rephrase with the likely topics. Second in a row (and after): offer a person.
+
+    The count comes from the tracker (consecutive fallback turns), so no slot can drift out of step.
+    """
+
+    def name(self) -> str:
+        return "action_handle_misunderstanding"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        misses = 0
+        for event in reversed(tracker.events):
+            if event.get("event") != "user":
+                continue
+            if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+                break
+            misses += 1
+        if misses >= 2:
+            dispatcher.utter_message(response="utter_offer_person_misunderstanding")
+            return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "repeated_misunderstanding")]
+        ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+        likely = [r.get("name") for r in ranking if r.get("name") in TOPIC_BUTTONS][:3]
+        for fallback_topic in ("order_status", "check_price", "request_human"):
+            if len(likely) >= 3:
+                break
+            if fallback_topic not in likely:
+                likely.append(fallback_topic)
+        buttons = [{"title": TOPIC_BUTTONS[name][0], "payload": TOPIC_BUTTONS[name][1]} for name in likely]
+        dispatcher.utter_message(response="utter_please_rephrase", buttons=buttons)
+        return []
