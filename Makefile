@@ -83,3 +83,9 @@ test: lint unit validate $(MODEL) stories e2e
 
 clean:
 	rm -rf models results $(STAMPS) .pytest_cache .ruff_cache
+
+# Escalated tickets (actions/staff.py): `make tickets` lists open ones; ARGS picks another command:
+#   make tickets ARGS="show BD-10427" | ARGS='reply BD-10427 "Hi Dana, ..."' | ARGS="resolve BD-10427"
+.PHONY: tickets
+tickets: install
+	$(PY) -m actions.staff $(or $(ARGS),list)
