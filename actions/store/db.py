@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.settings import get_settings
 from actions.store.models import Base
+from actions.store.search_index import create_search_index
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -67,8 +68,11 @@ def dispose_engines() -> None:
 
 
 def create_schema(url: str | None = None) -> None:
-    """Create every table and index that does not exist yet."""
-    Base.metadata.create_all(get_engine(url))
+    """Create every table and index that does not exist yet, and the product search index."""
+    engine = get_engine(url)
+    Base.metadata.create_all(engine)
+    # After the tables: the search index's view and triggers refer to them.
+    create_search_index(engine)
 
 
 @contextmanager
