@@ -34,6 +34,15 @@ def _env_positive_float(source: Mapping[str, str], name: str, default: float) ->
     return value if value > 0 and value != float("inf") else default
 
 
+def _env_non_negative_int(source: Mapping[str, str], name: str, default: int) -> int:
+    # Same reasoning as above: a typo falls back to the default instead of failing every action.
+    try:
+        value = int((source.get(name) or "").strip())
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the action server and the command-line tools can be configured with.
@@ -53,6 +62,8 @@ class Settings:
     rasa_url: str = "http://localhost:5005"
     rasa_token: str = ""
     reply_target_hours: float = 4.0
+    # Sales offers (actions/services/offers.py): days before the same item is offered to a customer again.
+    offer_cooloff_days: int = 30
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +81,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         rasa_url=(source.get("GOLDEN_RULE_RASA_URL", "").strip() or "http://localhost:5005").rstrip("/"),
         rasa_token=source.get("GOLDEN_RULE_RASA_TOKEN", "").strip(),
         reply_target_hours=_env_positive_float(source, "GOLDEN_RULE_REPLY_TARGET_HOURS", 4.0),
+        offer_cooloff_days=_env_non_negative_int(source, "GOLDEN_RULE_OFFER_COOLOFF_DAYS", 30),
     )
 
 
