@@ -89,3 +89,9 @@ clean:
 .PHONY: tickets
 tickets: install
 	$(PY) -m actions.staff $(or $(ARGS),list)
+
+# Customers waiting for an out-of-stock product (actions/services/back_in_stock.py): product, contact, since when.
+#   make back-in-stock ARGS="--sku NB-16" | ARGS="--all"
+.PHONY: back-in-stock
+back-in-stock: install
+	$(PY) -m actions.cli back-in-stock $(ARGS)

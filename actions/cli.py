@@ -4,6 +4,8 @@
     python -m actions.cli seed                 create tables, upsert the Brightdesk demo store
     python -m actions.cli import FILE.csv|json upsert products (one transaction), regenerate lookup
     python -m actions.cli lookup               regenerate the NLU product lookup table only
+    python -m actions.cli back-in-stock [--sku SKU] [--all]
+                                               list customers waiting for a product to be back
 
 Every command exits non-zero with a one-line reason when it cannot do its work.
 """
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
+from actions.services.back_in_stock import list_back_in_stock
 from actions.settings import get_settings
 from actions.store.db import create_schema, session_scope
 from actions.store.importer import ImportFailed, import_catalog
@@ -87,6 +90,24 @@ def cmd_lookup(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_back_in_stock(args: argparse.Namespace) -> int:
+    create_schema()
+    with session_scope() as session:
+        requests = list_back_in_stock(session, sku=args.sku, include_notified=args.all)
+    if not requests:
+        print("No pending back-in-stock requests." if not args.all else "No back-in-stock requests.")
+        return 0
+    print(f"{'product':<34} {'stock':>5}  {'contact':<40} since (UTC)")
+    for request in requests:
+        stock = "-" if request.stock is None else str(request.stock)
+        contact = f"{request.contact_channel}: {request.contact_detail}"
+        since = f"{request.created_at:%Y-%m-%d %H:%M}"
+        done = f"  notified {request.notified_at:%Y-%m-%d}" if request.notified_at else ""
+        print(f"{request.sku + ' ' + request.name:<34.34} {stock:>5}  {contact:<40.40} {since}{done}")
+    print(f"{len(requests)} request(s).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m actions.cli", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)
     sub.add_parser("lookup", help="regenerate the NLU product lookup table").set_defaults(func=cmd_lookup)
+    bis = sub.add_parser("back-in-stock", help="list customers waiting for an out-of-stock product")
+    bis.add_argument("--sku", help="only this product")
+    bis.add_argument("--all", action="store_true", help="include requests already notified")
+    bis.set_defaults(func=cmd_back_in_stock)
     return parser
 
 
