@@ -337,3 +337,42 @@ def test_big_catalog_stays_correct_and_indexed(session: Session) -> None:
     plan = _plan(session, query)
     assert f"SCAN {FTS_TABLE} VIRTUAL TABLE" in plan
     assert "SCAN products" not in plan.replace(f"SCAN {FTS_TABLE}", "")
+
+
+# --- PostgreSQL (opt-in: GOLDEN_RULE_TEST_PG_URL=postgresql://user@host:port/empty_db) ------------
+
+
+@pytest.fixture
+def pg_store() -> Iterator[str]:
+    import os
+
+    url = os.environ.get("GOLDEN_RULE_TEST_PG_URL")
+    if not url:
+        pytest.skip("set GOLDEN_RULE_TEST_PG_URL to an empty PostgreSQL database to run this")
+    from actions.store.models import Base
+    from actions.store.seed import seed_demo
+    from tests.conftest import TODAY
+
+    engine = db.get_engine(url)
+    Base.metadata.drop_all(engine)
+    db.create_schema(url)
+    with db.session_scope(url) as session:
+        seed_demo(session, TODAY)
+    yield url
+    Base.metadata.drop_all(engine)
+    db.dispose_engines()
+
+
+def test_postgres_search_is_functionally_the_same(pg_store: str) -> None:
+    with db.session_scope(pg_store) as session:
+        assert _skus(search_products(session, "a quiet wireless mouse for my office")) == ["MS-GLD"]
+        assert _skus(search_products(session, "dock pro"))[0] == "DCK-PRO"
+        assert "MS-GLD" in _skus(search_products(session, "hoverboard mouse", limit=10))
+        hits = search_products(session, "laptop", category="laptops", max_price_cents=100_000)
+        assert hits and all(h.category == "laptops" and h.price_cents <= 100_000 for h in hits)
+        for nasty in NASTY_TEXTS:
+            assert all(h.category == "mice" for h in search_products(session, nasty, category="mice"))
+            closest_products(session, nasty)
+        assert "DCK-PRO" in _skus(closest_products(session, "dock"))
+        index = session.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_products_search'")).scalar()
+        assert index is not None and "gin" in index.lower()
