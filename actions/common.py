@@ -25,6 +25,9 @@ from actions.store.db import session_scope
 
 logger = logging.getLogger(__name__)
 
+# House rule 11: after this many failed ownership checks in a conversation, lookups stop.
+MAX_VERIFICATION_FAILURES = 3
+
 
 def store_today(settings: Settings) -> dt.date:
     """Today's date in the store's timezone (dates promised to customers are local)."""

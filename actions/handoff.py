@@ -8,17 +8,22 @@ situation with the direct support contact, never a made-up reference.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import StoreAction
-from actions.services import handoff
+from actions.common import MAX_VERIFICATION_FAILURES, StoreAction
+from actions.services import handoff, orders
+from actions.services.business_hours import by_when_phrase
 from actions.settings import Settings
+from actions.store.db import session_scope
 
 TRANSCRIPT_TURNS = 12
 
@@ -33,37 +38,63 @@ def transcript_of(events: list[dict[str, Any]], turns: int = TRANSCRIPT_TURNS) -
     return "\n".join(lines[-turns:])
 
 
+def contact_for(session: Session, tracker: Tracker) -> tuple[str, str | None]:
+    """How the customer wants to hear back: what they said in this conversation, else what they
+    told us before (stored on the customer), else this chat."""
+    channel = tracker.get_slot("contact_channel")
+    if channel in handoff.CONTACT_CHANNELS:
+        detail = tracker.get_slot("contact_detail")
+        return channel, (None if channel == "chat" else detail)
+    email = tracker.get_slot("customer_email")
+    stored = handoff.preferred_contact(session, email) if email else None
+    if stored:
+        return stored.channel, stored.detail
+    return ("email", email) if email else ("chat", None)
+
+
+HOW = {"email": "by email at {detail}", "phone": "by phone at {detail}", "chat": "right here in this chat"}
+
+
 def escalate(
     dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, reason: str
 ) -> list[EventType]:
     """Store a ticket for ``reason`` and tell the customer who owns it, how and by when."""
     email = tracker.get_slot("customer_email")
-    channel, detail = ("email", email) if email else ("chat", None)
-    transcript = transcript_of(tracker.events)
+    channel, detail = contact_for(session, tracker)
+    if channel != "chat" and not detail:
+        channel, detail = "chat", None
     receipt = handoff.create_ticket(
         session,
         conversation_id=tracker.sender_id,
         reason=reason,
-        customer_email=email,
+        # The ticket belongs to the verified customer, else to the address they asked to be
+        # written to: a status lookup later needs that same address (house rule 11).
+        customer_email=email or (detail if channel == "email" else None),
         contact_channel=channel,
         contact_detail=detail,
         summary=f"{reason.replace('_', ' ')}: {(tracker.latest_message or {}).get('text', '')[:300]}",
-        transcript=transcript,
+        transcript=transcript_of(tracker.events),
         now=dt.datetime.now(dt.timezone.utc),
     )
+    if email and channel in handoff.CONTACT_CHANNELS and (channel != "email" or detail == email):
+        # House rule 9: what the customer chose is remembered for next time.
+        handoff.set_preferred_contact(session, email, channel, detail)
     # The unit of work commits when the action returns; flush now so a failure surfaces here,
     # before the customer is told anything.
     session.flush()
-    how = "by email" if channel == "email" else "right here in this chat"
     dispatcher.utter_message(
         response="utter_handoff_done",
         reference=receipt.reference,
         staff_name=receipt.staff_name,
         staff_role=receipt.staff_role,
-        how=how,
+        how=HOW[receipt.contact_channel].format(detail=receipt.contact_detail),
         by_when=receipt.by_when,
     )
-    return [SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)]
+    return [
+        SlotSet("handoff_offered", False),
+        SlotSet("handoff_reason", None),
+        SlotSet("ticket_ref", receipt.reference),
+    ]
 
 
 class ActionHandoff(StoreAction):
@@ -92,3 +123,170 @@ class ActionDeclineHandoff(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_handoff_declined")
         return [SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)]
+
+
+class ValidateHandoffForm(FormValidationAction):
+    """How the customer wants to hear back; asks only for what is not known yet."""
+
+    def name(self) -> str:
+        return "validate_handoff_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        if tracker.get_slot("contact_channel") == "chat":
+            return ["contact_channel"]
+        if tracker.get_slot("contact_channel") is None and self._stored_preference(tracker):
+            return []
+        return domain_slots
+
+    @staticmethod
+    def _stored_preference(tracker: Tracker) -> bool:
+        email = tracker.get_slot("customer_email")
+        if not email:
+            return False
+        try:
+            with session_scope() as session:
+                return handoff.preferred_contact(session, email) is not None
+        except SQLAlchemyError:
+            return False
+
+    def validate_contact_channel(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        channel = handoff_channel(slot_value)
+        if channel is None:
+            dispatcher.utter_message(response="utter_invalid_contact_channel")
+            return {"contact_channel": None}
+        if channel == "chat":
+            return {"contact_channel": "chat", "contact_detail": None}
+        known = tracker.get_slot("customer_email") if channel == "email" else None
+        if known:
+            return {"contact_channel": channel, "contact_detail": known}
+        return {"contact_channel": channel}
+
+    def validate_contact_detail(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        channel = tracker.get_slot("contact_channel")
+        if channel == "email":
+            email = orders.clean_email(slot_value)
+            if email is None:
+                dispatcher.utter_message(response="utter_invalid_email")
+                return {"contact_detail": None}
+            return {"contact_detail": email}
+        phone = clean_phone(slot_value)
+        if phone is None:
+            dispatcher.utter_message(response="utter_invalid_phone")
+            return {"contact_detail": None}
+        return {"contact_detail": phone}
+
+
+_CHANNEL_WORDS = {
+    "email": ("email", "e-mail", "mail", "inbox"),
+    "phone": ("phone", "call", "ring", "telephone", "mobile", "cell"),
+    "chat": ("chat", "here", "this chat", "message", "online"),
+}
+_PHONE = re.compile(r"^\+?\(?[0-9][0-9 ().-]{5,22}[0-9]$")
+
+
+def handoff_channel(value: Any) -> str | None:
+    """"E-mail please", "call me", "here" → email / phone / chat; anything else → None."""
+    text = str(value or "").strip().lower()
+    for channel, words in _CHANNEL_WORDS.items():
+        if any(re.search(rf"\b{re.escape(word)}\b", text) for word in words):
+            return channel
+    return None
+
+
+def clean_phone(value: Any) -> str | None:
+    """A plausible phone number (7–15 digits, usual separators), or None."""
+    text = unicodedata.normalize("NFKC", str(value or "")).strip()
+    digits = re.sub(r"[^0-9]", "", text)
+    return text if _PHONE.match(text) and 7 <= len(digits) <= 15 else None
+
+
+class ActionManagerContact(StoreAction):
+    """"Who is your manager?": a name, a role and a way to reach them, and a ticket on offer."""
+
+    def name(self) -> str:
+        return "action_manager_contact"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        manager = handoff.manager_contact(session)
+        if manager is None:
+            dispatcher.utter_message(response="utter_no_manager", support_email=settings.support_email)
+            return []
+        dispatcher.utter_message(response="utter_manager_contact", name=manager.name, role=manager.role,
+                                 email=manager.email)
+        return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "ask_manager")]
+
+
+class ValidateTicketForm(FormValidationAction):
+    """Ticket reference and the email it was opened with, checked together (like orders)."""
+
+    def name(self) -> str:
+        return "validate_ticket_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES:
+            return []
+        return domain_slots
+
+    def validate_ticket_ref(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        reference = handoff.normalize_reference(str(slot_value or ""))
+        if reference is None:
+            dispatcher.utter_message(response="utter_invalid_ticket_ref")
+            return {"ticket_ref": None}
+        return {"ticket_ref": reference}
+
+    def validate_email(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        email = orders.clean_email(slot_value)
+        if email is None:
+            dispatcher.utter_message(response="utter_invalid_email")
+            return {"email": None}
+        return {"email": email}
+
+
+class ActionTicketStatus(StoreAction):
+    """The state of a ticket, only for the customer who owns it."""
+
+    def name(self) -> str:
+        return "action_ticket_status"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        failures = int(tracker.get_slot("verification_failures") or 0)
+        if failures >= MAX_VERIFICATION_FAILURES:
+            dispatcher.utter_message(response="utter_offer_person_verification")
+            return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
+        reference, email = tracker.get_slot("ticket_ref"), tracker.get_slot("email")
+        status = handoff.ticket_status(session, reference or "", email or "")
+        if status is None:
+            failures += 1
+            locked = failures >= MAX_VERIFICATION_FAILURES
+            dispatcher.utter_message(response="utter_verification_locked" if locked else "utter_ticket_not_matched")
+            return [SlotSet("ticket_ref", None), SlotSet("email", None),
+                    SlotSet("verification_failures", float(failures))]
+        dispatcher.utter_message(response=f"utter_ticket_status_{status.status}", **ticket_status_values(status,
+                                 settings))
+        return [SlotSet("customer_email", email)]
+
+
+def ticket_status_values(status: handoff.TicketStatus, settings: Settings) -> dict[str, str]:
+    """Template values for a ticket status answer."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return {
+        "reference": status.reference,
+        "owner": f"{status.owner_name}, our {status.owner_role}" if status.owner_name else "our support team",
+        "by_when": by_when_phrase(status.promised_by, now, settings.store_timezone) if status.promised_by else "",
+    }

@@ -16,7 +16,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import StoreAction, store_today, utter_store_unavailable
+from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, store_today, utter_store_unavailable
 from actions.handoff import escalate
 from actions.services import feelings, orders, policies
 from actions.services.orders import Answer
@@ -24,7 +24,6 @@ from actions.settings import Settings, get_settings
 from actions.store.db import session_scope
 
 ORDER_TASKS = ("order_status", "return_item", "cancel_order", "report_problem", "billing_issue")
-MAX_VERIFICATION_FAILURES = 3
 # Button titles for the topics a misunderstood message most likely meant.
 TOPIC_BUTTONS = {
     "order_status": ("Where is my order?", "/order_status"),
@@ -210,10 +209,28 @@ class ActionAnswerPolicy(StoreAction):
         return []
 
 
-class ActionHandleMisunderstanding(Action):
-    """First miss: ask to rephrase with the likely topics. Second in a row (and after): offer a person.
+class ActionTroubleshootingFailed(Action):
+    """The suggested fix did not work: say so and hand over to a person (no second guess)."""
 
-    The count comes from the tracker (consecutive fallback turns), so no slot can drift out of step.
+    def name(self) -> str:
+        return "action_troubleshooting_failed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_troubleshooting_failed")
+        return [SlotSet("handoff_reason", "tech_support_unresolved")]
+
+
+MISUNDERSTOOD = {"nlu_fallback", "out_of_scope"}
+
+
+class ActionHandleMisunderstanding(Action):
+    """A message the assistant cannot act on: a low-confidence guess or something out of scope.
+
+    First time: say so plainly (out of scope) or ask to rephrase, with the likely topics as buttons.
+    Second time in a row, and after: offer a person instead of another round. The count comes from
+    the tracker (consecutive such turns), so no slot can drift out of step.
     """
 
     def name(self) -> str:
@@ -226,13 +243,14 @@ class ActionHandleMisunderstanding(Action):
         for event in reversed(tracker.events):
             if event.get("event") != "user":
                 continue
-            if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+            if (event.get("parse_data") or {}).get("intent", {}).get("name") not in MISUNDERSTOOD:
                 break
             misses += 1
         if misses >= 2:
             dispatcher.utter_message(response="utter_offer_person_misunderstanding")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "repeated_misunderstanding")]
-        ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+        latest = tracker.latest_message or {}
+        ranking = latest.get("intent_ranking") or []
         likely = [r.get("name") for r in ranking if r.get("name") in TOPIC_BUTTONS][:3]
         for fallback_topic in ("order_status", "check_price", "request_human"):
             if len(likely) >= 3:
@@ -240,5 +258,7 @@ class ActionHandleMisunderstanding(Action):
             if fallback_topic not in likely:
                 likely.append(fallback_topic)
         buttons = [{"title": TOPIC_BUTTONS[name][0], "payload": TOPIC_BUTTONS[name][1]} for name in likely]
-        dispatcher.utter_message(response="utter_please_rephrase", buttons=buttons)
+        out_of_scope = (latest.get("intent") or {}).get("name") == "out_of_scope"
+        response = "utter_out_of_scope" if out_of_scope else "utter_please_rephrase"
+        dispatcher.utter_message(response=response, buttons=buttons)
         return []

@@ -130,3 +130,87 @@ def test_bot_challenge_is_honest(bot: Bot) -> None:
 def test_out_of_scope_says_so(bot: Bot) -> None:
     text = _texts(bot.say("e2e-oos", "what's the weather going to be tomorrow?"))
     assert "can't help" in text or "outside what I can help with" in text
+
+
+# --- Service conversations (issue: acknowledge first, fix with real data, never a dead end) ------
+
+def _response_texts(*names: str) -> set[str]:
+    import yaml
+
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+    return {variant["text"] for name in names for variant in domain["responses"][name]}
+
+
+ACKS = _response_texts(*[
+    f"utter_ack_{issue}_{level}"
+    for issue in ("late_delivery", "damaged", "item_problem", "double_charge", "billing", "not_working", "complaint",
+                  "general")
+    for level in ("mild", "strong")
+])
+
+
+def test_angry_late_order_acknowledged_then_verified_then_honest(bot: Bot) -> None:
+    first = bot.say("e2e-late", "my order 10042 still hasn't arrived and I'm really annoyed")
+    texts = [r["text"] for r in first if "text" in r]
+    assert texts[0] in _response_texts("utter_ack_late_delivery_strong", "utter_ack_late_delivery_mild")
+    assert "email" in texts[-1]
+    assert "UPS" not in " ".join(texts)  # nothing revealed before the email matches
+    answer = _texts(bot.say("e2e-late", "dana@example.com"))
+    assert "new estimate" in answer and "UPS" in answer and "regional hub" in answer
+
+
+def test_wrong_email_reveals_nothing(bot: Bot) -> None:
+    bot.say("e2e-wrong", "where is order 10042?")
+    answer = _texts(bot.say("e2e-wrong", "sam@example.com"))
+    assert "couldn't match" in answer
+    assert "UPS" not in answer and "Nimbus" not in answer
+
+
+def test_cancel_processing_order_updates_the_database(bot: Bot) -> None:
+    from sqlalchemy import select
+
+    from actions.store.models import Order
+
+    bot.say("e2e-cancel", "cancel order 10061")
+    answer = _texts(bot.say("e2e-cancel", "sam@example.com"))
+    assert "cancelled" in answer and "$429.00" in answer
+    with db.session_scope(bot.db_url) as session:
+        assert session.scalars(select(Order.status).where(Order.number == "10061")).one().value == "cancelled"
+
+
+def test_two_nonsense_messages_end_with_a_person_offered(bot: Bot) -> None:
+    first = bot.say("e2e-nonsense", "blorp fizzle wub")
+    assert first and first[0].get("buttons"), "first miss asks to rephrase with topic buttons"
+    second = _texts(bot.say("e2e-nonsense", "qwx zzkj vrrp"))
+    assert "person" in second
+    third = _texts(bot.say("e2e-nonsense", "yes"))
+    assert "BD-" in third
+
+
+def test_neutral_question_gets_no_acknowledgment(bot: Bot) -> None:
+    replies = bot.say("e2e-neutral", "how much is the Nimbus 14 laptop?")
+    assert not ({r.get("text") for r in replies} & ACKS)
+    replies = bot.say("e2e-neutral-2", "where is order 10042?")
+    assert not ({r.get("text") for r in replies} & ACKS)
+
+
+# --- Escalation to a named person ------------------------------------------------------------------
+
+def test_manager_question_gets_a_name_and_a_way_to_reach_them(bot: Bot) -> None:
+    answer = _texts(bot.say("e2e-manager", "who is your manager?"))
+    assert "Marcus Lee" in answer and "marcus.lee@brightdesk.example" in answer
+
+
+def test_request_for_a_person_stores_a_ticket_then_names_owner_and_time(bot: Bot) -> None:
+    from sqlalchemy import select
+
+    from actions.store.models import Ticket
+
+    asked = _texts(bot.say("e2e-human", "I want to talk to a human"))
+    assert "email" in asked and "phone" in asked and "chat" in asked
+    told = _texts(bot.say("e2e-human", '/contact_preference{"contact_channel": "chat"}'))
+    assert "BD-" in told and "by " in told
+    reference = told[told.index("BD-"): told.index("BD-") + 8]
+    with db.session_scope(bot.db_url) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.reference == reference)).one()
+        assert ticket.conversation_id == "e2e-human" and ticket.staff.name in told

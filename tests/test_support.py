@@ -262,6 +262,20 @@ async def test_first_miss_asks_to_rephrase_with_topics() -> None:
 
 
 @pytest.mark.asyncio
+async def test_out_of_scope_is_said_plainly_with_what_we_can_do() -> None:
+    events, messages = await run(ActionHandleMisunderstanding(), tracker_for("tell me a joke", "out_of_scope"))
+    assert events == []
+    assert messages[0]["response"] == "utter_out_of_scope" and messages[0]["buttons"]
+
+
+@pytest.mark.asyncio
+async def test_out_of_scope_then_nonsense_offers_a_person() -> None:
+    tracker = tracker_for("zzz", "nlu_fallback", events=[user("tell me a joke", "out_of_scope")])
+    _, messages = await run(ActionHandleMisunderstanding(), tracker)
+    assert [m["response"] for m in messages] == ["utter_offer_person_misunderstanding"]
+
+
+@pytest.mark.asyncio
 async def test_second_miss_in_a_row_offers_a_person() -> None:
     tracker = tracker_for("zzz", "nlu_fallback", events=[user("blorp", "nlu_fallback")])
     events, messages = await run(ActionHandleMisunderstanding(), tracker)

@@ -263,6 +263,8 @@ class Feedback(Base):
     comment = Column(Text, nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
+    customer = relationship("Customer")
+
 
 class BackInStockRequest(Base):
     """A customer asked to be told when an out-of-stock product is back (pending until notified)."""

@@ -1,0 +1,163 @@
+"""Escalation actions: contact asked only when unknown, ticket stored before the words, manager
+named, ticket status only for its owner, feedback stored and low ratings escalated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.feedback import ActionStoreFeedback
+from actions.handoff import (
+    ActionHandoff,
+    ActionManagerContact,
+    ActionTicketStatus,
+    ValidateHandoffForm,
+    clean_phone,
+    handoff_channel,
+)
+from actions.store import db
+from actions.store.models import Customer, Feedback, Ticket
+from tests.conftest import make_tracker
+
+DOMAIN: dict[str, Any] = {}
+
+
+async def run(action, tracker) -> tuple[list, list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, DOMAIN)
+    return events, dispatcher.messages
+
+
+def user(text: str, intent: str) -> dict[str, Any]:
+    return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}, "text": text}}
+
+
+@pytest.mark.parametrize(
+    ("text", "channel"),
+    [("by email please", "email"), ("E-mail", "email"), ("call me", "phone"), ("phone is best", "phone"),
+     ("here in the chat", "chat"), ("carrier pigeon", None), ("", None)],
+)
+def test_contact_channel_words(text: str, channel: str | None) -> None:
+    assert handoff_channel(text) == channel
+
+
+@pytest.mark.parametrize(("text", "ok"), [("+1 312 555 0100", True), ("(312) 555-0100", True), ("12345", False),
+                                          ("call me maybe", False), ("1" * 30, False)])
+def test_phone_numbers(text: str, ok: bool) -> None:
+    assert (clean_phone(text) is not None) is ok
+
+
+def test_email_channel_uses_the_verified_address_without_asking(store: str) -> None:
+    form = ValidateHandoffForm()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(slots={"customer_email": "dana@example.com"})
+    result = form.validate_contact_channel("email", dispatcher, tracker, DOMAIN)
+    assert result == {"contact_channel": "email", "contact_detail": "dana@example.com"}
+
+
+@pytest.mark.asyncio
+async def test_chat_needs_no_detail_and_stored_preference_skips_the_questions(store: str) -> None:
+    form = ValidateHandoffForm()
+    chat = make_tracker(slots={"contact_channel": "chat"})
+    assert await form.required_slots(["contact_channel", "contact_detail"], CollectingDispatcher(), chat, DOMAIN) == [
+        "contact_channel"
+    ]
+    with db.session_scope(store) as session:
+        session.scalars(select(Customer).where(Customer.email == "dana@example.com")).one().preferred_contact = "phone"
+    known = make_tracker(slots={"customer_email": "dana@example.com"})
+    assert await form.required_slots(["contact_channel", "contact_detail"], CollectingDispatcher(), known, DOMAIN) == []
+
+
+def test_bad_contact_details_get_specific_messages(store: str) -> None:
+    form = ValidateHandoffForm()
+    for channel, value, response in [("email", "not-an-email", "utter_invalid_email"),
+                                     ("phone", "555", "utter_invalid_phone")]:
+        dispatcher = CollectingDispatcher()
+        result = form.validate_contact_detail(value, dispatcher, make_tracker(slots={"contact_channel": channel}),
+                                              DOMAIN)
+        assert result == {"contact_detail": None}
+        assert [m["response"] for m in dispatcher.messages] == [response]
+
+
+@pytest.mark.asyncio
+async def test_handoff_by_phone_stores_ticket_and_preference(store: str) -> None:
+    tracker = make_tracker(
+        slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", "customer_email": "dana@example.com",
+               "handoff_reason": "frustration"},
+        events=[user("this is ridiculous", "complain"), user("+1 312 555 0199", "inform")],
+    )
+    events, messages = await run(ActionHandoff(), tracker)
+    [message] = messages
+    assert message["response"] == "utter_handoff_done"
+    assert message["how"] == "by phone at +1 312 555 0199"
+    assert message["by_when"].startswith("by ")
+    with db.session_scope(store) as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert (ticket.reference, ticket.reason, ticket.contact_channel) == (message["reference"], "frustration",
+                                                                               "phone")
+        assert "this is ridiculous" in ticket.transcript
+        customer = session.scalars(select(Customer).where(Customer.email == "dana@example.com")).one()
+        assert customer.preferred_contact == "phone"
+    assert SlotSet("ticket_ref", message["reference"]) in events
+
+
+@pytest.mark.asyncio
+async def test_manager_is_named_with_a_way_to_reach_them(store: str) -> None:
+    events, messages = await run(ActionManagerContact(), make_tracker(intent="ask_manager"))
+    assert messages[0]["response"] == "utter_manager_contact"
+    assert (messages[0]["name"], messages[0]["email"]) == ("Marcus Lee", "marcus.lee@brightdesk.example")
+    assert SlotSet("handoff_reason", "ask_manager") in events
+
+
+@pytest.mark.asyncio
+async def test_manager_ticket_goes_to_the_manager(store: str) -> None:
+    tracker = make_tracker(slots={"handoff_reason": "ask_manager", "contact_channel": "chat"})
+    _, messages = await run(ActionHandoff(), tracker)
+    assert messages[0]["staff_name"] == "Marcus Lee"
+
+
+@pytest.mark.asyncio
+async def test_ticket_status_only_for_the_owner(store: str) -> None:
+    tracker = make_tracker(slots={"contact_channel": "email", "contact_detail": "sam@example.com"})
+    _, messages = await run(ActionHandoff(), tracker)
+    reference = messages[0]["reference"]
+    _, wrong = await run(ActionTicketStatus(), make_tracker(slots={"ticket_ref": reference,
+                                                                    "email": "dana@example.com"}))
+    assert [m["response"] for m in wrong] == ["utter_ticket_not_matched"]
+    _, right = await run(ActionTicketStatus(), make_tracker(slots={"ticket_ref": reference,
+                                                                    "email": "sam@example.com"}))
+    assert right[0]["response"] == "utter_ticket_status_open"
+    assert right[0]["reference"] == reference
+
+
+@pytest.mark.asyncio
+async def test_good_rating_is_stored(store: str) -> None:
+    _, messages = await run(ActionStoreFeedback(), make_tracker(slots={"rating": "5"}, intent="give_feedback",
+                                                                text="/give_feedback"))
+    assert messages[0]["response"] == "utter_feedback_thanks"
+    with db.session_scope(store) as session:
+        assert session.scalars(select(Feedback.rating)).all() == [5]
+
+
+@pytest.mark.asyncio
+async def test_low_rating_with_comment_opens_a_ticket(store: str) -> None:
+    tracker = make_tracker(intent="give_feedback", text="2 - nobody told me about the delay")
+    events, messages = await run(ActionStoreFeedback(), tracker)
+    assert [m["response"] for m in messages] == ["utter_feedback_low_ticket", "utter_handoff_done"]
+    with db.session_scope(store) as session:
+        assert session.scalars(select(Ticket.reason)).all() == ["low_rating"]
+        assert session.scalars(select(Feedback.comment)).all() == ["nobody told me about the delay"]
+
+
+@pytest.mark.asyncio
+async def test_low_rating_then_comment_is_attached_and_escalated(store: str) -> None:
+    events, messages = await run(ActionStoreFeedback(), make_tracker(slots={"rating": "1"}, intent="give_feedback",
+                                                                     text="/give_feedback"))
+    assert messages[0]["response"] == "utter_feedback_low_ask_why"
+    assert SlotSet("feedback_pending", True) in events
+    _, messages = await run(ActionStoreFeedback(), make_tracker(intent="complain", text="the parcel was a week late"))
+    assert [m["response"] for m in messages] == ["utter_feedback_low_ticket", "utter_handoff_done"]
