@@ -95,3 +95,14 @@ tickets: install
 .PHONY: back-in-stock
 back-in-stock: install
 	$(PY) -m actions.cli back-in-stock $(ARGS)
+
+# Benchmarks and evaluation, written to docs/benchmarks.md (long: not part of `make test`).
+#   make bench   our bot beside a fresh `rasa init` bot over REST, then store scale (about 15 minutes)
+#   make eval    cross-validation, test stories, unseen phrasings (about 10 minutes)
+# ARGS passes options, e.g. make bench ARGS="--quick --skip-train", make eval ARGS="--skip-cv".
+.PHONY: bench eval
+bench: seed $(MODEL)
+	$(PY) -m bench.run $(ARGS)
+
+eval: $(MODEL)
+	$(PY) -m eval.run $(ARGS)

@@ -1,0 +1,227 @@
+"""Shared pieces of the benchmark and evaluation harnesses: the machine, statistics, the doc.
+
+``docs/benchmarks.md`` holds one section per harness between HTML comment markers
+(``<!-- BEGIN bench -->`` … ``<!-- END bench -->``), so ``make bench`` and ``make eval`` each
+rewrite only their own part. The targets table is rebuilt by both from the raw results each
+harness leaves in JSON (``bench/results/latest.json``, ``eval/results/latest.json``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import sqlite3
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
+BENCH_RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
+EVAL_RESULTS = PROJECT_ROOT / "eval" / "results" / "latest.json"
+SECTIONS = ("targets", "bench", "eval")
+
+DOC_TEMPLATE = """# Benchmarks and evaluation
+
+How fast Golden Rule answers beside the stock `rasa init` bot, how the store scales with the
+catalog, and how well it understands customers. Everything below is generated: `make bench`
+rewrites the speed and store sections, `make eval` the understanding section, and both the
+targets table. Tests never assert times; these figures are for people.
+
+Figures are taken on a **shared 2-core machine** while other engineers train models and run tests,
+so expect noise of ±20% between runs; the A/B interleaving below makes the *ratios* steadier than
+the absolute numbers.
+
+<!-- BEGIN targets -->
+_Not run yet._
+<!-- END targets -->
+
+<!-- BEGIN bench -->
+_`make bench` has not run yet._
+<!-- END bench -->
+
+<!-- BEGIN eval -->
+_`make eval` has not run yet._
+<!-- END eval -->
+"""
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, Python and library versions, for the record."""
+    memory_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "rasa": version("rasa"),
+        "rasa_sdk": version("rasa-sdk"),
+        "sqlalchemy": version("SQLAlchemy"),
+        "sqlite": sqlite3.sqlite_version,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """One line of markdown describing where and when figures were taken."""
+    load = info.get("load_average")
+    load_text = f", load average at start {load[0]:.1f}" if load else ""
+    return (
+        f"Taken {info['date']} on a shared machine: {info['cores']} cores ({info['cpu']}), "
+        f"{info['memory_gb']} GB RAM{load_text}; Python {info['python']}, rasa {info['rasa']}, "
+        f"rasa-sdk {info['rasa_sdk']}, SQLAlchemy {info['sqlalchemy']}, SQLite {info['sqlite']}."
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by linear interpolation; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    """A number for a table; an em dash for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, body: str, doc: Path = DOC) -> None:
+    """Replace the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` in ``doc``."""
+    if name not in SECTIONS:
+        raise ValueError(f"unknown section {name!r}")
+    text = doc.read_text() if doc.exists() else DOC_TEMPLATE
+    for section in SECTIONS:  # a doc edited by hand may have lost a marker pair
+        if f"<!-- BEGIN {section} -->" not in text:
+            text += f"\n<!-- BEGIN {section} -->\n<!-- END {section} -->\n"
+    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.DOTALL)
+    text = pattern.sub(lambda m: m.group(1) + body.strip() + "\n" + m.group(2), text, count=1)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    """Keep a harness's raw figures so the other harness can rebuild the targets table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+def load_results(path: Path) -> dict[str, Any] | None:
+    """A harness's last raw figures, or None if it has not run."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _verdict(met: bool | None) -> str:
+    return "not measured" if met is None else ("**met**" if met else "**missed**")
+
+
+def targets_section(bench: dict[str, Any] | None, evaluation: dict[str, Any] | None) -> str:
+    """The targets table from whatever results exist (a harness that has not run shows as such)."""
+    rows: list[list[str]] = []
+
+    def add(target: str, measured: str, met: bool | None, source: str) -> None:
+        rows.append([target, measured, _verdict(met), source])
+
+    rest = (bench or {}).get("rest", {})
+    phases = {p["name"]: p for p in rest.get("phases", [])}
+    one, ten, fifty = phases.get("1x50"), phases.get("10x20"), phases.get("50x20")
+    if one:
+        ratio = one["ours"]["p50_ms"] / one["peer"]["p50_ms"]
+        add("p50 latency at 1 sender ≤ 1.3× the stock bot's",
+            f"{ratio:.2f}× ({fmt(one['ours']['p50_ms'])} ms vs {fmt(one['peer']['p50_ms'])} ms)", ratio <= 1.3, "bench")
+    else:
+        add("p50 latency at 1 sender ≤ 1.3× the stock bot's", "—", None, "bench")
+    if ten:
+        ratio = ten["ours"]["throughput"] / ten["peer"]["throughput"]
+        add("throughput at 10 senders ≥ 0.8× the stock bot's",
+            f"{ratio:.2f}× ({fmt(ten['ours']['throughput'])} vs {fmt(ten['peer']['throughput'])} msg/s)",
+            ratio >= 0.8, "bench")
+    else:
+        add("throughput at 10 senders ≥ 0.8× the stock bot's", "—", None, "bench")
+    if fifty:
+        errors = fifty["ours"]["errors"]
+        add("zero errors at 50 senders", f"{errors} errors in {fifty['ours']['count']} messages", errors == 0, "bench")
+    else:
+        add("zero errors at 50 senders", "—", None, "bench")
+    store = (bench or {}).get("store", {}).get("sizes", [])
+    largest = max(store, key=lambda s: s["products"]) if store else None
+    if largest and largest["products"] >= 100_000:
+        p95 = largest["search"]["p95_ms"]
+        add("product search p95 < 10 ms at 100k products", f"{p95:.2f} ms", p95 < 10, "bench")
+    else:
+        add("product search p95 < 10 ms at 100k products", "—", None, "bench")
+    training = (bench or {}).get("training", {}).get("ours")
+    if training:
+        seconds = training["seconds"]
+        add("training < 5 minutes on 2 cores", f"{seconds:.0f} s", seconds < 300, "bench")
+    else:
+        add("training < 5 minutes on 2 cores", "—", None, "bench")
+    unseen = (evaluation or {}).get("unseen")
+    if unseen and unseen.get("accuracy") is not None:
+        accuracy = unseen["accuracy"]
+        add("intent accuracy on unseen phrasings ≥ 0.93",
+            f"{accuracy:.3f} ({unseen['correct']}/{unseen['total']}, intents in the model)", accuracy >= 0.93, "eval")
+    else:
+        add("intent accuracy on unseen phrasings ≥ 0.93", "—", None, "eval")
+
+    dates = []
+    if bench:
+        dates.append(f"`make bench` {bench['machine']['date']}")
+    if evaluation:
+        dates.append(f"`make eval` {evaluation['machine']['date']}")
+    lines = [
+        "## Targets",
+        "",
+        table(["target", "measured", "verdict", "from"], rows),
+        "",
+        f"Last runs: {', '.join(dates) if dates else 'none'}. A missed target is explained in its section "
+        "(profile of where the time goes, or the phrasings that fail).",
+    ]
+    return "\n".join(lines)
+
+
+def refresh_targets(doc: Path = DOC, bench_results: Path = BENCH_RESULTS, eval_results: Path = EVAL_RESULTS) -> None:
+    """Rebuild the targets table from the latest results of both harnesses."""
+    write_section("targets", targets_section(load_results(bench_results), load_results(eval_results)), doc)

@@ -1,0 +1,1 @@
+"""Evaluation of Golden Rule's understanding (`make eval`)."""
