@@ -26,7 +26,8 @@ export RASA_TELEMETRY_ENABLED ?= false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
-.PHONY: help install seed train run shell test lint unit validate stories e2e import-catalog clean
+.PHONY: help install seed train run shell test lint unit validate stories e2e import-catalog clean \
+	chromium docs-screenshot
 
 help:
 	@echo "make run | make shell | make test | make import-catalog FILE=... | make train | make seed | make clean"
@@ -75,8 +76,25 @@ validate: seed
 stories: $(MODEL)
 	$(RASA) test core --e2e --model $(MODEL) --stories tests --fail-on-prediction-errors --out results/stories
 
-e2e: $(MODEL)
+e2e: $(MODEL) chromium
 	$(PY) -m pytest -m e2e
+
+# The widget's browser tests drive Debian's chromium (never a downloaded browser). Installed with
+# apt-get when missing: as root (CI runs as root with CI=true) or through password-less sudo.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	echo "$(CHROMIUM) is missing: installing Debian's chromium with apt-get"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "ERROR: cannot install chromium (not root, no password-less sudo). Run: sudo apt-get install chromium" >&2; exit 1; fi; \
+	$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium \
+	  || { echo "ERROR: apt-get could not install chromium; the browser tests cannot run." >&2; exit 1; }; \
+	test -x "$(CHROMIUM)" || { echo "ERROR: chromium installed but $(CHROMIUM) is missing." >&2; exit 1; }
+
+# Refresh docs/widget.png (the README's screenshot) from a real browser session.
+docs-screenshot: $(MODEL) chromium
+	GOLDEN_RULE_DOCS_SCREENSHOT=1 $(PY) -m pytest -m e2e tests/test_widget_e2e.py -k quick_replies
 
 test: lint unit validate $(MODEL) stories e2e
 	@echo "All checks passed."

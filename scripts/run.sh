@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Start the action server and the rasa server, say where to chat, stop both on Ctrl-C.
+# Start the action server, the rasa server and the website (web/ with the chat widget), say where
+# to chat, stop everything on Ctrl-C. WEB_PORT (default 8000) and WEB_BIND (default 127.0.0.1) set
+# where the page is served; the widget talks Socket.IO to the rasa server on RASA_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 RASA_PORT="${RASA_PORT:-5005}"
 ACTIONS_PORT="${ACTIONS_PORT:-5055}"
+WEB_PORT="${WEB_PORT:-8000}"
+WEB_BIND="${WEB_BIND:-127.0.0.1}"
 pids=()
 
 stop() {
@@ -16,6 +20,10 @@ stop() {
   echo "Stopped."
 }
 trap stop INT TERM EXIT
+
+slack_state() {
+  if [ -n "${SLACK_BOT_TOKEN:-}" ] && [ -n "${SLACK_SIGNING_SECRET:-}" ]; then echo "on"; else echo "off: SLACK_* not set"; fi
+}
 
 wait_for() {  # url, name, pid
   for _ in $(seq 1 180); do
@@ -32,15 +40,22 @@ pids+=($!)
 "$VENV/bin/rasa" run --model models/golden-rule.tar.gz --port "$RASA_PORT" \
   --credentials credentials.yml --endpoints endpoints.yml --cors "*" &
 pids+=($!)
+"$VENV/bin/python" -m http.server "$WEB_PORT" --bind "$WEB_BIND" --directory web >/dev/null 2>&1 &
+pids+=($!)
+web_url="http://localhost:$WEB_PORT/"
+if [ "$RASA_PORT" != 5005 ]; then web_url="${web_url}?server=http://localhost:$RASA_PORT"; fi
 
 wait_for "http://localhost:$ACTIONS_PORT/health" "Action server" "${pids[0]}"
 wait_for "http://localhost:$RASA_PORT/" "Rasa server" "${pids[1]}"
+wait_for "http://localhost:$WEB_PORT/" "Web server (port $WEB_PORT)" "${pids[2]}"
 
 cat <<MSG
 
   Golden Rule is running.
+    Website:   $web_url  (the chat button is at the bottom right)
     REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{"sender":"me","message":"how much is the Nimbus 14 laptop?"}'
-    Socket.IO: http://localhost:$RASA_PORT (path /socket.io) for the website widget
+    Socket.IO: http://localhost:$RASA_PORT (path /socket.io) for the widget on a shop's own site
+    Slack:     http://<public host>:$RASA_PORT/webhooks/slack/webhook ($(slack_state))
     Shell:     make shell (in another terminal)
   Press Ctrl-C to stop.
 

@@ -1,0 +1,69 @@
+"""`make shell`'s script driven like a person would: a real `rasa shell` in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from actions.settings import PROJECT_ROOT
+from tests.channel_servers import MODEL, free_port, seeded_store
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "Your input ->"
+LOAD_TIMEOUT = 400  # action server + model load on a shared 2-core machine
+ANSWER_TIMEOUT = 120
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Iterator[pexpect.spawn]:
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it first)")
+    actions_port = free_port()
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
+    env = {
+        **os.environ,
+        "GOLDEN_RULE_DB_URL": seeded_store(tmp_path),
+        "ACTIONS_PORT": str(actions_port),
+        "SHELL_PORT": str(free_port()),
+        "ENDPOINTS": str(endpoints),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TERM": "dumb",
+    }
+    log = open(tmp_path / "shell.log", "w")  # noqa: SIM115 - closed below
+    child = pexpect.spawn(str(PROJECT_ROOT / "scripts" / "shell.sh"), cwd=str(PROJECT_ROOT), env=env,
+                          encoding="utf-8", timeout=ANSWER_TIMEOUT, dimensions=(40, 200))
+    child.logfile_read = log
+    try:
+        child.expect("Starting the action server")
+        child.expect(PROMPT, timeout=LOAD_TIMEOUT)
+        yield child
+    finally:
+        if child.isalive():
+            child.sendline("/stop")
+            child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=60)
+        child.close(force=True)
+        log.close()
+
+
+def _say(child: pexpect.spawn, text: str) -> str:
+    """Type a line; return everything the bot printed before the next prompt."""
+    child.sendline(text)
+    child.expect(PROMPT)
+    return child.before
+
+
+def test_a_short_conversation_in_rasa_shell(shell: pexpect.spawn) -> None:
+    assert "Brightdesk" in _say(shell, "hello")
+    answer = _say(shell, "how much is the Nimbus 14 laptop?")
+    assert "$1,199.00" in answer and "12 in stock" in answer
+    farewell = _say(shell, "bye")
+    assert "Goodbye" in farewell or "Take care" in farewell
+    shell.sendline("/stop")
+    shell.expect(pexpect.EOF, timeout=60)
