@@ -113,7 +113,7 @@ class ActionHandoff(StoreAction):
 
 
 class ActionDeclineHandoff(Action):
-    """The customer said no to a person: fine, carry on, and don't keep offering."""
+    """The customer said no to what was proposed (a person, a back-in-stock notice): fine, carry on."""
 
     def name(self) -> str:
         return "action_decline_handoff"
@@ -122,7 +122,7 @@ class ActionDeclineHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_handoff_declined")
-        return [SlotSet("handoff_offered", False), SlotSet("handoff_reason", None)]
+        return [SlotSet("handoff_offered", False), SlotSet("handoff_reason", None), SlotSet("restock_pending", False)]
 
 
 class ValidateHandoffForm(FormValidationAction):

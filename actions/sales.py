@@ -1,15 +1,81 @@
-"""Sales actions: answers about products, grounded in the catalog."""
+"""Sales actions: answers about products from the catalog, and one relevant offer, once.
+
+Each action reads the product the customer named, calls one shopping service function and
+utters the response it names. :func:`make_offer` is the single place offers are made (after a
+resolved service flow or a purchase step), so "offered once" and the offer log hold everywhere.
+"""
 
 from __future__ import annotations
+
+import json
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.common import StoreAction, store_today
-from actions.services import catalog
+from actions.handoff import HOW, ValidateHandoffForm, contact_for
+from actions.services import back_in_stock, catalog, handoff, offers, shopping
+from actions.services.orders import Answer
 from actions.settings import Settings
+from actions.store.models import Product
+
+UPSET = {"mild", "strong", "extreme"}
+
+
+def named_products(tracker: Tracker) -> list[str]:
+    """Every product named in the latest message, else the one discussed before."""
+    names = [e.get("value") for e in (tracker.latest_message or {}).get("entities", []) if e.get("entity") == "product"]
+    names = [str(n) for n in names if n]
+    if not names and tracker.get_slot("product"):
+        names = [str(tracker.get_slot("product"))]
+    return names
+
+
+def utter_answer(dispatcher: CollectingDispatcher, answer: Answer, intent: str) -> None:
+    """Utter an answer; an ambiguous name becomes buttons that repeat the question precisely."""
+    if answer.response == "utter_which_product":
+        buttons = [
+            {"title": name, "payload": f"/{intent}{json.dumps({'product': name})}"} for name in answer.values["names"]
+        ]
+        dispatcher.utter_message(response="utter_which_product", buttons=buttons)
+        return
+    dispatcher.utter_message(response=answer.response, **answer.values)
+
+
+def make_offer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings, sku: str | None = None
+) -> list[EventType]:
+    """Make the one relevant offer if the engine finds one now; log it; remember it is pending."""
+    if tracker.get_slot("offer_made"):
+        return []
+    complaint = any(
+        (e.get("parse_data") or {}).get("intent", {}).get("name") == "complain"
+        for e in tracker.events if e.get("event") == "user"
+    )
+    context = offers.OfferContext(
+        conversation_id=tracker.sender_id,
+        customer_email=tracker.get_slot("customer_email"),
+        product_sku=sku,
+        offer_made=bool(tracker.get_slot("offer_made")),
+        complaint_open=complaint or bool(tracker.get_slot("handoff_offered")),
+        feeling_label=tracker.get_slot("feeling") or "neutral",
+    )
+    offer = offers.pick_offer(session, context)
+    if offer is None:
+        return []
+    offers.record_offer(session, tracker.sender_id, offer, tracker.get_slot("customer_email"))
+    values = {"offer_name": offer.name, "offer_price": offer.price, "for_name": offer.for_name}
+    if offer.promotion:
+        dispatcher.utter_message(response="utter_offer_promotion", **values,
+                                 promo_price=offer.promotion.discounted_price, promo_title=offer.promotion.title)
+    elif offer.customer_owns_anchor:
+        dispatcher.utter_message(response="utter_offer_for_owned", **values)
+    else:
+        dispatcher.utter_message(response="utter_offer_with", **values)
+    return [SlotSet("offer_made", True), SlotSet("offer_pending", True), SlotSet("offer_sku", offer.sku)]
 
 
 class ActionCheckPrice(StoreAction):
@@ -32,12 +98,206 @@ class ActionCheckPrice(StoreAction):
             )
             return [SlotSet("product", quote.name)]
         if candidates:
-            dispatcher.utter_message(
-                response="utter_which_product",
-                buttons=[
-                    {"title": name, "payload": f'/check_price{{"product": "{name}"}}'} for name in candidates
-                ],
-            )
+            utter_answer(dispatcher, Answer("utter_which_product", {"names": candidates}), "check_price")
             return [SlotSet("product", None)]
-        dispatcher.utter_message(response="utter_product_unknown", product_name=named[:80])
+        utter_answer(dispatcher, shopping._unknown(session, named, settings.currency), "check_price")
         return [SlotSet("product", None)]
+
+
+class ActionProductSearch(StoreAction):
+    """"I need a laptop for video editing under 2000": the best few from the catalog."""
+
+    def name(self) -> str:
+        return "action_product_search"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        result = shopping.search_catalog(session, text[:500], settings.currency)
+        dispatcher.utter_message(response=result.answer.response, **result.answer.values)
+        return [SlotSet("product", result.hits[0].name)] if len(result.hits) == 1 else []
+
+
+class _ProductAction(StoreAction):
+    """Shared shape of the actions about one named product."""
+
+    intent = ""
+
+    def answer(self, session: Session, named: str, settings: Settings) -> tuple[Answer, Product | None]:
+        raise NotImplementedError
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        names = named_products(tracker)
+        if not names:
+            dispatcher.utter_message(response="utter_ask_which_product")
+            return []
+        answer, product = self.answer(session, names[-1], settings)
+        utter_answer(dispatcher, answer, self.intent)
+        events: list[EventType] = [SlotSet("product", product.name if product else None)]
+        return events + self.after(dispatcher, tracker, session, settings, answer, product)
+
+    def after(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        session: Session,
+        settings: Settings,
+        answer: Answer,
+        product: Product | None,
+    ) -> list[EventType]:
+        """Anything to do once the answer is out (the purchase step makes its offer here)."""
+        return []
+
+
+class ActionProductInfo(_ProductAction):
+    intent = "product_info"
+
+    def name(self) -> str:
+        return "action_product_info"
+
+    def answer(self, session: Session, named: str, settings: Settings) -> tuple[Answer, Product | None]:
+        return shopping.product_info(session, named, settings.currency, store_today(settings))
+
+
+class ActionCheckStock(_ProductAction):
+    intent = "check_stock"
+
+    def name(self) -> str:
+        return "action_check_stock"
+
+    def answer(self, session: Session, named: str, settings: Settings) -> tuple[Answer, Product | None]:
+        return shopping.stock_info(session, named, settings.currency, store_today(settings))
+
+    def after(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        session: Session,
+        settings: Settings,
+        answer: Answer,
+        product: Product | None,
+    ) -> list[EventType]:
+        if product is None or product.in_stock or tracker.get_slot("handoff_offered"):
+            return []
+        dispatcher.utter_message(response="utter_offer_notify")
+        return [SlotSet("restock_pending", True)]
+
+
+class ActionBuyProduct(_ProductAction):
+    """The purchase step (a link to the product page), then the one offer if it fits."""
+
+    intent = "buy_product"
+
+    def name(self) -> str:
+        return "action_buy_product"
+
+    def answer(self, session: Session, named: str, settings: Settings) -> tuple[Answer, Product | None]:
+        return shopping.buy(session, named, settings.currency, store_today(settings), settings.shop_url)
+
+    def after(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        session: Session,
+        settings: Settings,
+        answer: Answer,
+        product: Product | None,
+    ) -> list[EventType]:
+        if answer.response != "utter_buy_link" or product is None:
+            return []
+        return make_offer(dispatcher, tracker, session, settings, product.sku)
+
+
+class ActionCompareProducts(StoreAction):
+    def name(self) -> str:
+        return "action_compare_products"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        answer = shopping.compare(session, named_products(tracker), settings.currency, store_today(settings))
+        utter_answer(dispatcher, answer, "compare_products")
+        return []
+
+
+class ActionRequestDiscount(StoreAction):
+    """Only promotions that exist; pressure gets a respectful no and the sales specialist offered."""
+
+    def name(self) -> str:
+        return "action_request_discount"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        answer = shopping.discount_answer(session, text, store_today(settings))
+        dispatcher.utter_message(response=answer.response, **answer.values)
+        return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "pricing")]
+
+
+class ActionOfferOutcome(StoreAction):
+    """The customer answered the pending offer: log accepted or declined; a no is final."""
+
+    def name(self) -> str:
+        return "action_offer_outcome"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        accepted = (tracker.latest_message or {}).get("intent", {}).get("name") == "affirm"
+        offers.record_outcome(session, tracker.sender_id, "accepted" if accepted else "declined")
+        events: list[EventType] = [SlotSet("offer_pending", False)]
+        if not accepted:
+            dispatcher.utter_message(response="utter_offer_declined")
+            return events
+        answer, _ = shopping.buy(session, tracker.get_slot("offer_sku") or "", settings.currency,
+                                 store_today(settings), settings.shop_url)
+        utter_answer(dispatcher, answer, "buy_product")
+        return events
+
+
+class ValidateNotifyForm(ValidateHandoffForm):
+    """How to tell the customer an item is back: the same questions as a handoff (house rule 9)."""
+
+    def name(self) -> str:
+        return "validate_notify_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        if tracker.get_slot("contact_channel") == "chat":
+            dispatcher.utter_message(response="utter_notify_needs_email_or_phone")
+            return ["contact_channel", "contact_detail"]
+        return await super().required_slots(domain_slots, dispatcher, tracker, domain)
+
+
+class ActionBackInStock(StoreAction):
+    """Store a back-in-stock request with the contact the customer chose."""
+
+    def name(self) -> str:
+        return "action_back_in_stock"
+
+    def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
+    ) -> list[EventType]:
+        channel, detail = contact_for(session, tracker)
+        match = catalog.resolve_product(session, tracker.get_slot("product") or "")
+        sku = match.product.sku if match.product else ""
+        result = back_in_stock.request_back_in_stock(
+            session, sku, channel, detail, customer_email=tracker.get_slot("customer_email"),
+            conversation_id=tracker.sender_id,
+        )
+        if result.status.value in {"created", "already_requested"}:
+            email = tracker.get_slot("customer_email")
+            if email and channel in {"email", "phone"}:
+                handoff.set_preferred_contact(session, email, channel, detail)
+            dispatcher.utter_message(response="utter_notify_saved", product_name=result.name or "",
+                                     how=HOW[channel].format(detail=detail))
+        elif result.status.value == "in_stock":
+            dispatcher.utter_message(response="utter_notify_in_stock", product_name=result.name or "")
+        else:
+            dispatcher.utter_message(response="utter_notify_failed")
+        return [SlotSet("restock_pending", False), SlotSet("contact_channel", None), SlotSet("contact_detail", None)]

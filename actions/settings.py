@@ -64,6 +64,8 @@ class Settings:
     reply_target_hours: float = 4.0
     # Sales offers (actions/services/offers.py): days before the same item is offered to a customer again.
     offer_cooloff_days: int = 30
+    # Where a product page lives: the purchase step links to {shop_url}/products/{sku}.
+    shop_url: str = "https://brightdesk.example"
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +84,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         rasa_token=source.get("GOLDEN_RULE_RASA_TOKEN", "").strip(),
         reply_target_hours=_env_positive_float(source, "GOLDEN_RULE_REPLY_TARGET_HOURS", 4.0),
         offer_cooloff_days=_env_non_negative_int(source, "GOLDEN_RULE_OFFER_COOLOFF_DAYS", 30),
+        shop_url=(source.get("GOLDEN_RULE_SHOP_URL", "").strip() or "https://brightdesk.example").rstrip("/"),
     )
 
 

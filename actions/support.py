@@ -18,11 +18,20 @@ from sqlalchemy.orm import Session
 
 from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, store_today, utter_store_unavailable
 from actions.handoff import escalate
+from actions.sales import make_offer
 from actions.services import feelings, orders, policies
 from actions.services.orders import Answer
 from actions.settings import Settings, get_settings
 from actions.store.db import session_scope
 
+# Answers after which the customer's question is settled (an offer may follow).
+RESOLVED = {
+    "utter_order_status_processing",
+    "utter_order_status_shipped",
+    "utter_order_status_late",
+    "utter_order_status_delivered",
+    "utter_return_created",
+}
 ORDER_TASKS = ("order_status", "return_item", "cancel_order", "report_problem", "billing_issue")
 # Button titles for the topics a misunderstood message most likely meant.
 TOPIC_BUTTONS = {
@@ -110,10 +119,13 @@ class ValidateOrderVerificationForm(FormValidationAction):
         try:
             with session_scope() as session:
                 owned = orders.verify_order(session, number, email)
+                greeting = orders.verified_greeting(session, number) if owned else None
         except SQLAlchemyError:
             utter_store_unavailable(dispatcher, get_settings())
             return {"order_id": None, "email": None, "requested_slot": None}
-        if owned:
+        if greeting:
+            if tracker.get_slot("customer_email") != email:
+                _utter(dispatcher, greeting)
             return {"order_id": number, "email": email, "verified_order": number, "customer_email": email}
         failures = int(tracker.get_slot("verification_failures") or 0) + 1
         if failures >= MAX_VERIFICATION_FAILURES:
@@ -182,7 +194,10 @@ class ActionOrderHelp(StoreAction):
             answer = orders.order_status(session, number, today)
         _utter(dispatcher, answer)
         if answer.response in {"utter_return_outside_window", "utter_problem_outside_window"}:
-            events += [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "policy_limit")]
+            return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "policy_limit")]
+        if answer.response in RESOLVED:
+            # House rule 6: the problem is settled, so one relevant offer may follow.
+            events += make_offer(dispatcher, tracker, session, settings)
         return events
 
 

@@ -214,3 +214,38 @@ def test_request_for_a_person_stores_a_ticket_then_names_owner_and_time(bot: Bot
     with db.session_scope(bot.db_url) as session:
         ticket = session.scalars(select(Ticket).where(Ticket.reference == reference)).one()
         assert ticket.conversation_id == "e2e-human" and ticket.staff.name in told
+
+
+# --- Sales: catalog-grounded answers and one offer, once -------------------------------------------
+
+OFFER_TEXTS = ("Would you like it?",)
+
+
+def test_search_lists_real_laptops_with_price_and_stock(bot: Bot) -> None:
+    answer = _texts(bot.say("e2e-search", "I need a laptop for video editing under 2000"))
+    assert "Stratus 15 Creator Laptop: $1,649.00 (5 in stock)" in answer
+
+
+def test_out_of_stock_gives_zero_restock_date_and_alternative(bot: Bot) -> None:
+    answer = _texts(bot.say("e2e-stock", "is the Nimbus 16 Pro in stock?"))
+    assert "out of stock" in answer and "next delivery is expected" in answer
+    assert "Nimbus 14 Laptop" in answer
+
+
+def test_one_offer_after_danas_order_question_and_none_after_no(bot: Bot) -> None:
+    bot.say("e2e-offer", "where is order 10042?")
+    replies = [r.get("text", "") for r in bot.say("e2e-offer", "dana@example.com")]
+    offers = [t for t in replies if t.endswith(OFFER_TEXTS)]
+    assert len(offers) == 1
+    assert not any(owned in offers[0] for owned in ("Nimbus 14 Laptop (", "Echo ANC Headphones ("))
+    assert any(item in offers[0] for item in ("Sleeve", "Dock Pro", "Glide Wireless Mouse", "CarePlus"))
+    after_no = _texts(bot.say("e2e-offer", "no thanks"))
+    assert not after_no.endswith(OFFER_TEXTS)
+    later = [r.get("text", "") for r in bot.say("e2e-offer", "what about order 10031?")]
+    assert not [t for t in later if t.endswith(OFFER_TEXTS)]
+
+
+def test_discount_pressure_never_invents_a_discount(bot: Bot) -> None:
+    answer = _texts(bot.say("e2e-discount", "give me 20% off or I'm leaving"))
+    assert "15% off one accessory with a laptop" in answer
+    assert "20%" not in answer

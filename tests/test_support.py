@@ -124,13 +124,22 @@ def test_full_width_digits_are_read_as_an_order_number(store: str) -> None:
 
 def test_matching_order_and_email_verify(store: str) -> None:
     result, messages = validate("email", "Dana@Example.com", {"order_id": "10042"})
-    assert messages == []
+    assert messages == ["utter_verified_returning"]  # Dana has ordered before: greeted by name
     assert result == {
         "order_id": "10042",
         "email": "dana@example.com",
         "verified_order": "10042",
         "customer_email": "dana@example.com",
     }
+
+
+def test_new_customer_is_greeted_by_name_without_welcome_back(store: str) -> None:
+    form = ValidateOrderVerificationForm()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(slots={"order_id": "10061"}, intent="inform")
+    form.validate_email("sam@example.com", dispatcher, tracker, DOMAIN)
+    assert dispatcher.messages[0]["response"] == "utter_verified_named"
+    assert dispatcher.messages[0]["name"] == "Sam"
 
 
 @pytest.mark.parametrize(("number", "email"), [("10042", "sam@example.com"), ("99999", "dana@example.com")])

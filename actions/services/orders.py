@@ -71,6 +71,16 @@ def verify_order(session: Session, number: str, email: str) -> bool:
     return order is not None and order.customer.email.lower() == email.strip().lower()
 
 
+def verified_greeting(session: Session, number: str) -> Answer:
+    """How to greet the owner of a verified order: by first name, "welcome back" if they have ordered before."""
+    order = _order(session, number)
+    if order is None or not order.customer.name:
+        return Answer("utter_verified")
+    first = order.customer.name.split()[0]
+    returning = sum(1 for o in order.customer.orders if o.status is not OrderStatus.cancelled) > 1
+    return Answer("utter_verified_returning" if returning else "utter_verified_named", {"name": first})
+
+
 def _order(session: Session, number: str) -> Order | None:
     return session.scalars(select(Order).where(Order.number == number)).one_or_none()
 
