@@ -44,5 +44,5 @@ else
   curl -fs "$health" >/dev/null 2>&1 || { echo "The action server did not come up within 3 minutes." >&2; exit 1; }
 fi
 
-echo "Loading the model (about half a minute); type /stop or press Ctrl-D to leave."
+echo "Loading the model (about half a minute); type /stop to leave."
 "$VENV/bin/rasa" shell --model "$MODEL" --endpoints "$ENDPOINTS" --port "$SHELL_PORT"
