@@ -13,14 +13,14 @@ import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.common import MAX_VERIFICATION_FAILURES, StoreAction
-from actions.services import handoff, orders
+from actions.services import handoff, orders, slack_handoff
 from actions.services.business_hours import by_when_phrase
 from actions.settings import Settings
 from actions.store.db import session_scope
@@ -58,7 +58,12 @@ HOW = {"email": "by email at {detail}", "phone": "by phone at {detail}", "chat":
 def escalate(
     dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, reason: str
 ) -> list[EventType]:
-    """Store a ticket for ``reason`` and tell the customer who owns it, how and by when."""
+    """Store a ticket for ``reason`` and tell the customer who owns it, how and by when.
+
+    With live handoff in Slack configured, the ticket is also posted to the staff channel as a
+    thread; if that worked and the customer chose this chat, they hear that the person is joining
+    this chat and the conversation is paused (``ConversationPaused``) until staff resolve it.
+    """
     email = tracker.get_slot("customer_email")
     channel, detail = contact_for(session, tracker)
     if channel != "chat" and not detail:
@@ -82,19 +87,36 @@ def escalate(
     # The unit of work commits when the action returns; flush now so a failure surfaces here,
     # before the customer is told anything.
     session.flush()
-    dispatcher.utter_message(
-        response="utter_handoff_done",
-        reference=receipt.reference,
-        staff_name=receipt.staff_name,
-        staff_role=receipt.staff_role,
-        how=HOW[receipt.contact_channel].format(detail=receipt.contact_detail),
-        by_when=receipt.by_when,
-    )
-    return [
+    # Live handoff in Slack (when configured): the ticket becomes a thread in the staff channel
+    # (committed first, so a Slack failure loses nothing). A customer who chose this chat then
+    # talks to a person: the conversation is paused until the ticket is resolved in the thread.
+    threaded = slack_handoff.share_ticket(session, receipt.reference)
+    live = threaded and receipt.contact_channel == "chat"
+    if live:
+        dispatcher.utter_message(
+            response="utter_handoff_live",
+            reference=receipt.reference,
+            staff_name=receipt.staff_name,
+            staff_role=receipt.staff_role,
+            by_when=receipt.by_when,
+        )
+    else:
+        dispatcher.utter_message(
+            response="utter_handoff_done",
+            reference=receipt.reference,
+            staff_name=receipt.staff_name,
+            staff_role=receipt.staff_role,
+            how=HOW[receipt.contact_channel].format(detail=receipt.contact_detail),
+            by_when=receipt.by_when,
+        )
+    events: list[EventType] = [
         SlotSet("handoff_offered", False),
         SlotSet("handoff_reason", None),
         SlotSet("ticket_ref", receipt.reference),
     ]
+    if live:
+        events.append(ConversationPaused())
+    return events
 
 
 class ActionHandoff(StoreAction):

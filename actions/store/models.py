@@ -25,7 +25,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
+    text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import declarative_base, relationship
 
 Base = declarative_base()
@@ -217,9 +221,40 @@ class Ticket(Base):
     status = Column(String(20), nullable=False, default="open", index=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # Live handoff in Slack (actions/services/slack_handoff.py): the staff channel and the ts of the
+    # ticket's thread there; NULL when Slack is off or the post failed. Agent replies are matched
+    # to their ticket by this pair, hence the index.
+    slack_channel = Column(String(20), nullable=True)
+    slack_thread_ts = Column(String(32), nullable=True)
+
+    __table_args__ = (Index("ix_ticket_slack_thread", "slack_channel", "slack_thread_ts"),)
 
     customer = relationship("Customer")
     staff = relationship("Staff")
+
+
+# Columns added to an existing table after its first release: ``create_all`` creates missing tables
+# but never alters existing ones, so a store created before these columns existed gets them (and
+# their index) here, after every ``create_all``. Additive only: nothing is dropped or rewritten.
+_ADDED_COLUMNS: dict[str, list[Column]] = {"tickets": [Ticket.__table__.c.slack_channel,
+                                                      Ticket.__table__.c.slack_thread_ts]}
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _add_missing_columns(metadata: object, connection: Connection, **_: object) -> None:
+    """Add the columns of :data:`_ADDED_COLUMNS` that an older store lacks (nullable, so no backfill)."""
+    inspector = inspect(connection)
+    for table_name, columns in _ADDED_COLUMNS.items():
+        if not inspector.has_table(table_name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table_name)}
+        missing = [column for column in columns if column.name not in present]
+        for column in missing:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f'ALTER TABLE {table_name} ADD COLUMN "{column.name}" {kind}'))
+        if missing:
+            for index in Base.metadata.tables[table_name].indexes:
+                index.create(connection, checkfirst=True)
 
 
 class OfferLog(Base):
