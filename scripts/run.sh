@@ -21,6 +21,14 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+api_state() {
+  if [ -n "${GOLDEN_RULE_RASA_TOKEN:-}" ]; then echo "on, with GOLDEN_RULE_RASA_TOKEN"; else echo "off: set GOLDEN_RULE_RASA_TOKEN to use make tickets reply/resolve"; fi
+}
+
+staff_slack_state() {
+  if [ -n "${GOLDEN_RULE_STAFF_SLACK_CHANNEL:-}" ]; then echo "on, channel $GOLDEN_RULE_STAFF_SLACK_CHANNEL"; else echo "off: GOLDEN_RULE_STAFF_SLACK_CHANNEL not set"; fi
+}
+
 slack_state() {
   if [ -n "${SLACK_BOT_TOKEN:-}" ] && [ -n "${SLACK_SIGNING_SECRET:-}" ]; then echo "on"; else echo "off: SLACK_* not set"; fi
 }
@@ -37,8 +45,15 @@ wait_for() {  # url, name, pid
 
 "$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
 pids+=($!)
+# The rasa HTTP API (conversations, trigger_intent: used by `make tickets ARGS='reply ...'` and
+# 'resolve') is on only with a token: GOLDEN_RULE_RASA_TOKEN. The token guards the API alone; the
+# REST, Socket.IO and Slack channels do not use it. Passed as an argument, so never echoed here.
+api_args=()
+if [ -n "${GOLDEN_RULE_RASA_TOKEN:-}" ]; then
+  api_args=(--enable-api --auth-token "$GOLDEN_RULE_RASA_TOKEN")
+fi
 "$VENV/bin/rasa" run --model models/golden-rule.tar.gz --port "$RASA_PORT" \
-  --credentials credentials.yml --endpoints endpoints.yml --cors "*" &
+  --credentials credentials.yml --endpoints endpoints.yml --cors "*" ${api_args[@]+"${api_args[@]}"} &
 pids+=($!)
 "$VENV/bin/python" -m http.server "$WEB_PORT" --bind "$WEB_BIND" --directory web >/dev/null 2>&1 &
 pids+=($!)
@@ -56,6 +71,8 @@ cat <<MSG
     REST:      curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{"sender":"me","message":"how much is the Nimbus 14 laptop?"}'
     Socket.IO: http://localhost:$RASA_PORT (path /socket.io) for the widget on a shop's own site
     Slack:     http://<public host>:$RASA_PORT/webhooks/slack/webhook ($(slack_state))
+    Staff:     http://<public host>:$RASA_PORT/webhooks/staff_slack/webhook (live handoff in Slack: $(staff_slack_state))
+    HTTP API:  $(api_state)
     Shell:     make shell (in another terminal)
   Press Ctrl-C to stop.
 

@@ -79,9 +79,18 @@ def test_settings_reuse_the_slack_app_and_its_api_url() -> None:
     assert settings == slack_handoff.StaffSlackSettings(STAFF, TOKEN, SECRET, "http://127.0.0.1:9/api/")
 
 
+def test_staff_can_have_a_slack_app_of_their_own() -> None:
+    env = {"GOLDEN_RULE_STAFF_SLACK_CHANNEL": STAFF, "GOLDEN_RULE_STAFF_SLACK_BOT_TOKEN": "xoxb-staff",
+           "GOLDEN_RULE_STAFF_SLACK_SIGNING_SECRET": "staff-secret", "SLACK_BOT_TOKEN": TOKEN,
+           "SLACK_SIGNING_SECRET": SECRET}
+    settings = slack_handoff.staff_slack_settings(env)
+    assert settings == slack_handoff.StaffSlackSettings(STAFF, "xoxb-staff", "staff-secret", "https://slack.com/api/")
+
+
 @pytest.mark.parametrize("env", [
     {"GOLDEN_RULE_STAFF_SLACK_CHANNEL": STAFF},
     {"GOLDEN_RULE_STAFF_SLACK_CHANNEL": STAFF, "SLACK_BOT_TOKEN": TOKEN},
+    {"GOLDEN_RULE_STAFF_SLACK_CHANNEL": STAFF, "GOLDEN_RULE_STAFF_SLACK_BOT_TOKEN": TOKEN},
     {"GOLDEN_RULE_STAFF_SLACK_CHANNEL": "#staff", "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET},
 ])
 def test_half_configured_settings_say_what_to_fix(env: dict[str, str]) -> None:

@@ -40,11 +40,13 @@ from actions.services.business_hours import clock_time, zone_label
 from actions.services.handoff import STATUS_OPEN, STATUS_RESOLVED, mask_email, mask_phone
 from actions.settings import get_settings
 from actions.store.models import Ticket
-from channels.settings import SLACK_CHANNEL_ID, ChannelSettingsError, slack_settings
+from channels.settings import DEFAULT_SLACK_API_BASE_URL, SLACK_CHANNEL_ID, ChannelSettingsError, slack_settings
 
 logger = logging.getLogger(__name__)
 
 STAFF_CHANNEL_VARIABLE = "GOLDEN_RULE_STAFF_SLACK_CHANNEL"
+# Optional: a Slack app of the staff's own (otherwise SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET).
+STAFF_APP_VARIABLES = ("GOLDEN_RULE_STAFF_SLACK_BOT_TOKEN", "GOLDEN_RULE_STAFF_SLACK_SIGNING_SECRET")
 # Slack answers chat.postMessage in well under a second; five seconds bounds how long an action
 # can wait for it (the action server runs actions one event loop).
 POST_TIMEOUT_SECONDS = 5
@@ -57,8 +59,8 @@ class StaffSlackSettings:
     """Where escalations go in Slack and how to talk to Slack.
 
     ``channel_id`` is the staff channel (an ID such as ``C0STAFF01``, not a name); the token and
-    signing secret are the Slack app's (``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, shared with the
-    customer-facing Slack channel); ``api_base_url`` is Slack's Web API, or a fake one in tests.
+    signing secret are the Slack app's (the customer channel's, or the staff's own, see
+    :func:`staff_slack_settings`); ``api_base_url`` is Slack's Web API, or a fake one in tests.
     """
 
     channel_id: str
@@ -70,9 +72,12 @@ class StaffSlackSettings:
 def staff_slack_settings(env: Mapping[str, str] | None = None) -> StaffSlackSettings | None:
     """The live-handoff settings, or ``None`` when ``GOLDEN_RULE_STAFF_SLACK_CHANNEL`` is not set.
 
-    The staff channel needs the Slack app too: a staff channel without ``SLACK_BOT_TOKEN`` and
-    ``SLACK_SIGNING_SECRET`` (agent replies could not be verified), or a channel name instead of an
-    ID, raises :class:`~channels.settings.ChannelSettingsError` saying what to fix.
+    The staff side uses the Slack app of the customer channel (``SLACK_BOT_TOKEN``,
+    ``SLACK_SIGNING_SECRET``), or its own app when ``GOLDEN_RULE_STAFF_SLACK_BOT_TOKEN`` and
+    ``GOLDEN_RULE_STAFF_SLACK_SIGNING_SECRET`` are set (a Slack app has one Events API request URL,
+    so customers and staff both in Slack need two apps). A staff channel without a token and a
+    signing secret (agent replies could not be verified), only one of the staff pair, or a channel
+    name instead of an ID raises :class:`~channels.settings.ChannelSettingsError` saying what to fix.
     """
     source = os.environ if env is None else env
     channel_id = source.get(STAFF_CHANNEL_VARIABLE, "").strip()
@@ -83,11 +88,20 @@ def staff_slack_settings(env: Mapping[str, str] | None = None) -> StaffSlackSett
             f"{STAFF_CHANNEL_VARIABLE} must be a channel ID such as C0123ABCD, not {channel_id!r} "
             "(in Slack: channel details → About → Channel ID)."
         )
+    own = {name: source.get(name, "").strip() for name in STAFF_APP_VARIABLES}
+    if any(own.values()):
+        missing = [name for name, value in own.items() if not value]
+        if missing:
+            raise ChannelSettingsError(f"The staff Slack app is half-configured: set {' and '.join(missing)} too "
+                                       "(or unset both to use SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET).")
+        base_url = source.get("SLACK_API_BASE_URL", "").strip() or DEFAULT_SLACK_API_BASE_URL
+        token, secret = own[STAFF_APP_VARIABLES[0]], own[STAFF_APP_VARIABLES[1]]
+        return StaffSlackSettings(channel_id, token, secret, base_url if base_url.endswith("/") else base_url + "/")
     slack = slack_settings(source)
     if slack is None:
         raise ChannelSettingsError(
-            f"{STAFF_CHANNEL_VARIABLE} is set, but the Slack app is not: set SLACK_BOT_TOKEN and "
-            f"SLACK_SIGNING_SECRET too (or unset {STAFF_CHANNEL_VARIABLE})."
+            f"{STAFF_CHANNEL_VARIABLE} is set, but no Slack app is: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+            f"(or {' and '.join(STAFF_APP_VARIABLES)}), or unset {STAFF_CHANNEL_VARIABLE}."
         )
     return StaffSlackSettings(
         channel_id=channel_id,
