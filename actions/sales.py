@@ -7,6 +7,7 @@ resolved service flow or a purchase step), so "offered once" and the offer log h
 
 from __future__ import annotations
 
+import abc
 import json
 
 from rasa_sdk import Tracker
@@ -124,8 +125,9 @@ class _ProductAction(StoreAction):
 
     intent = ""
 
+    @abc.abstractmethod
     def answer(self, session: Session, named: str, settings: Settings) -> tuple[Answer, Product | None]:
-        raise NotImplementedError
+        """The answer about the product ``named``, and that product when it was found."""
 
     def handle(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings

@@ -58,6 +58,12 @@ async def test_out_of_stock_gives_restock_date(store: str) -> None:
 
 
 @pytest.mark.asyncio
+async def test_short_name_means_the_main_product(store: str) -> None:
+    _, messages = await _run({"product": "Nimbus 14"})
+    assert messages[0]["product_name"] == "Nimbus 14 Laptop"
+
+
+@pytest.mark.asyncio
 async def test_ambiguous_name_asks_which_one(store: str) -> None:
     events, messages = await _run({"product": "Vista 27"})
     assert events == [SlotSet("product", None)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from actions.store.lookup import GENERIC_SUFFIXES
 from actions.store.models import Product
 
 _LEADING_WORDS = re.compile(r"^(?:the|a|an|your|my|this|that)\s+", re.IGNORECASE)
@@ -84,6 +85,12 @@ def resolve_product(session: Session, text: str) -> ProductMatch:
     )
     if len(prefixed) == 1:
         return ProductMatch(product=prefixed[0])
+    # "Nimbus 14" names the Nimbus 14 Laptop (the name without its generic last word), not the
+    # Nimbus 14 Sleeve.
+    bare = [p for p in prefixed if p.name_key.rsplit(" ", 1)[0] == key and p.name_key.rsplit(" ", 1)[-1] in
+            GENERIC_SUFFIXES]
+    if len(bare) == 1:
+        return ProductMatch(product=bare[0])
     # "nimbus 14 laptop" names "Nimbus 14 Laptop" exactly, but "vista 27" fits two monitors.
     return ProductMatch(candidates=prefixed)
 

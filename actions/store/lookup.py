@@ -32,6 +32,12 @@ def name_variants(name: str, sku: str) -> list[str]:
     words = name.split()
     if len(words) > 2 and words[-1].lower() in GENERIC_SUFFIXES:
         variants.append(" ".join(words[:-1]))
+    # Shorter forms people type: "Vista 27", "Echo ANC", "Nimbus 16 Pro". A prefix that fits
+    # several products is fine: the catalog answers with the candidates as buttons.
+    for length in range(2, len(words)):
+        prefix = words[:length]
+        if any(ch.isdigit() for ch in "".join(prefix)) or prefix[-1].isupper():
+            variants.append(" ".join(prefix))
     return variants
 
 
