@@ -36,11 +36,13 @@ class Turn:
 OURS_SCRIPT: tuple[Turn, ...] = (
     Turn("hi there", "greet"),
     Turn("how much is the Nimbus 14 laptop?", "price lookup", r"\$1,199\.00"),
-    Turn("where is order 10042?", "order status: ask email", r"email"),
+    # Before verification, so the handoff form always asks how to reply (no stored preference yet).
+    Turn("I want to talk to a person", "handoff: asks how to reply", r"(?i)chat|email|phone|BD-\d+"),
+    Turn('/contact_preference{"contact_channel": "chat"}', "handoff: ticket stored", r"BD-\d+"),
+    Turn("where is order 10042?", "order status: asks email", r"email"),
     Turn("dana@example.com", "order status: verified lookup", r"10042.*(UPS|estimate)"),
     Turn("what is your return policy?", "policy question", r"(?i)return"),
     Turn("what does the Dock Pro USB-C cost?", "price lookup", r"\$149\.00"),
-    Turn("I want to talk to a person", "handoff: ticket", r"BD-\d+"),
     Turn("thanks, bye", "goodbye"),
 )
 

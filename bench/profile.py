@@ -33,6 +33,9 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("entity_synonyms.py", "EntitySynonymMapper"),
     ("components/feeling.py", "FeelingAnalyzer (ours)"),
     ("rasa/core/featurizers/", "dialogue state featurization"),
+    ("jsonschema/", "JSON schema validation (of action server responses, in rasa)"),
+    ("json/encoder.py", "JSON encoding (trackers, replies)"),
+    ("json/decoder.py", "JSON decoding"),
     ("rasa/core/actions/", "running actions (rasa side, incl. tracker dump for the action server)"),
     ("rasa/shared/core/trackers.py", "tracker bookkeeping"),
     ("rasa/shared/core/events.py", "tracker bookkeeping"),
@@ -103,7 +106,8 @@ def component_of(frames: list[str]) -> str:
 
 
 # Leaf frames that are waiting, not working (should py-spy's idle detection miss one).
-WAITING = ("selectors.py", "threading.py", "queue.py")
+# Sanic's ``serve`` as the leaf means the thread is inside uvloop's C event loop, i.e. waiting for I/O.
+WAITING = ("selectors.py", "threading.py", "queue.py", "sanic/server/runners.py")
 
 
 def summarize(raw: Path) -> dict[str, float]:

@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -60,7 +61,20 @@ def copy_model(source: Path, target: Path, attempts: int = 6) -> str:
     raise RuntimeError(f"could not copy a complete {source}; run `make train`")
 
 
-def train(workdir: Path, skip: bool) -> tuple[dict[str, Any], Path]:
+def snapshot_head(workdir: Path) -> Path:
+    """The committed code (``git archive HEAD``) unpacked into the temp folder; returns its path.
+
+    For a shared working tree in the middle of someone's edit: the run then measures HEAD.
+    """
+    target = workdir / "head"
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, check=True,
+                             capture_output=True, timeout=120).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=120)
+    return target
+
+
+def train(workdir: Path, skip: bool, source: Path = ROOT) -> tuple[dict[str, Any], Path]:
     """Create the peer and time both trainings; returns the timings and the peer's model."""
     peer_dir = workdir / "peer"
     peer_dir.mkdir()
@@ -81,7 +95,7 @@ def train(workdir: Path, skip: bool) -> tuple[dict[str, Any], Path]:
     seconds = timed_run(
         [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
          "--out", str(workdir / "ours-models"), "--fixed-model-name", "golden-rule-bench", "--force"],
-        ROOT, quiet_env(RASA_CACHE_DIRECTORY=str(workdir / "cache-ours")), workdir / "ours-train.log",
+        source, quiet_env(RASA_CACHE_DIRECTORY=str(workdir / "cache-ours")), workdir / "ours-train.log",
     )
     timings["ours"] = {"seconds": seconds}
     print(f"ours trained in {seconds:.0f} s", flush=True)
@@ -167,7 +181,7 @@ async def drive(ours: load.BotTarget, peer: load.BotTarget, phases: tuple, chunk
 
 
 def rest_benchmark(workdir: Path, model: Path, peer_model: Path, phases: tuple, chunk: int,
-                   profile_messages: int) -> dict[str, Any]:
+                   profile_messages: int, source: Path = ROOT) -> dict[str, Any]:
     """Start both bots, measure their start-up, drive the load; servers are always stopped."""
     db_url = f"sqlite:///{workdir / 'store.db'}"
     seed_store(db_url)
@@ -178,10 +192,10 @@ def rest_benchmark(workdir: Path, model: Path, peer_model: Path, phases: tuple, 
         servers["peer-rasa"] = rasa_server("peer-rasa", peer_model, peer_dir, workdir, None, env)
         servers["peer-rasa"].start()
         peer_ready = servers["peer-rasa"].wait_ready()
-        servers["ours-actions"] = action_server("ours-actions", ROOT, workdir, env)
+        servers["ours-actions"] = action_server("ours-actions", source, workdir, env)
         servers["ours-actions"].start()
         actions_ready = servers["ours-actions"].wait_ready()
-        servers["ours-rasa"] = rasa_server("ours-rasa", model, ROOT, workdir, port_of(servers["ours-actions"]), env)
+        servers["ours-rasa"] = rasa_server("ours-rasa", model, source, workdir, port_of(servers["ours-actions"]), env)
         servers["ours-rasa"].start()
         ours_ready = servers["ours-rasa"].wait_ready()
         print(f"ready: peer {peer_ready:.1f} s, ours {ours_ready:.1f} s (actions {actions_ready:.1f} s)", flush=True)
@@ -209,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-store", action="store_true", help="skip the store scale part")
     parser.add_argument("--sizes", type=int, nargs="+", help="catalog sizes (default 1k 10k 100k)")
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per search query")
+    parser.add_argument("--head", action="store_true",
+                        help="measure the committed code (git archive HEAD) and serve the model trained from it")
+    parser.add_argument("--save-model", type=Path, help="also copy the model our bot served to this path")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, profiles)")
     parser.add_argument("--doc", type=Path, default=report.DOC, help="markdown file to update")
     parser.add_argument("--results", type=Path, default=report.BENCH_RESULTS, help="raw results JSON")
@@ -219,14 +236,28 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 5 if args.quick else args.repeats
     started = time.monotonic()
     results: dict[str, Any] = {"machine": report.machine(), "quick": args.quick,
-                               "command": "make bench" if not args.quick else "bench/run.py --quick"}
+                               "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)])}
     workdir = Path(tempfile.mkdtemp(prefix="golden-rule-bench-"))
     try:
         if not args.no_rest:
             model = workdir / "golden-rule.tar.gz"
-            results["model_sha256"] = copy_model(MODEL, model)
-            results["training"], peer_model = train(workdir, args.skip_train)
-            results["rest"] = rest_benchmark(workdir, model, peer_model, phases, chunk, 12 if args.quick else 40)
+            source = snapshot_head(workdir) if args.head else ROOT
+            if args.head and not args.skip_train:
+                results["training"], peer_model = train(workdir, False, source)
+                shutil.copyfile(workdir / "ours-models" / "golden-rule-bench.tar.gz", model)
+                results["model_sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+                results["model_source"] = "trained from HEAD in this run"
+            else:
+                results["model_sha256"] = copy_model(MODEL, model)
+                results["training"], peer_model = train(workdir, args.skip_train, source)
+                results["model_source"] = "models/golden-rule.tar.gz"
+            if args.head:
+                results["code"] = "HEAD " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                                           capture_output=True, text=True).stdout.strip()
+            results["rest"] = rest_benchmark(workdir, model, peer_model, phases, chunk, 12 if args.quick else 40,
+                                             source)
+            if args.save_model:
+                shutil.copyfile(model, args.save_model)
         if not args.no_store:
             results["store"] = store_scale.run(sizes, repeats)
     except Exception:
@@ -239,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     results["duration_s"] = time.monotonic() - started
 
     previous = report.load_results(args.results) or {}
-    for part in ("rest", "training", "model_sha256", "store"):  # a partial run keeps the other part's figures
+    # A partial run keeps the other part's figures.
+    for part in ("rest", "training", "model_sha256", "model_source", "code", "store"):
         if part not in results and part in previous:
             results[part] = previous[part]
     from bench import render

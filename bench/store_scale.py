@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, insert, select
+from sqlalchemy import text as sa_text
 
 from actions.services.orders import order_status, verify_order
-from actions.services.search import search_products
+from actions.services.search import fts_match_expression, query_tokens, search_products
 from actions.store import db
 from actions.store.models import Category, Customer, Order, OrderLine, OrderStatus, Product
+from actions.store.search_index import FTS_TABLE
 from actions.store.seed import seed_demo
 from bench.report import percentile
 
@@ -183,15 +185,57 @@ def build_catalog(url: str, products: int, seed: int = 7) -> dict[str, Any]:
             "load_seconds": load_seconds, "lookups": lookups}
 
 
-def time_calls(url: str, call: Callable[[Any], Any], repeats: int) -> Timing:
-    """Time ``call(session)`` ``repeats`` times, one session per call as in an action."""
+def time_calls(url: str, call: Callable[[Any], Any], repeats: int, sql_ms: list[float] | None = None) -> Timing:
+    """Time ``call(session)`` ``repeats`` times, one session per call as in an action.
+
+    With ``sql_ms``, the time spent inside SQLite executing statements is appended to it per call.
+    """
     values = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        with db.session_scope(url) as session:
-            call(session)
-        values.append((time.perf_counter() - started) * 1000)
+    with sql_timer(url) as spent:
+        for _ in range(repeats):
+            spent.clear()
+            started = time.perf_counter()
+            with db.session_scope(url) as session:
+                call(session)
+            values.append((time.perf_counter() - started) * 1000)
+            if sql_ms is not None:
+                sql_ms.append(sum(spent))
     return Timing(values)
+
+
+@contextmanager
+def sql_timer(url: str) -> Iterator[list[float]]:
+    """Milliseconds each statement spends executing (cursor execute to return), while in the block."""
+    engine = db.get_engine(url)
+    spent: list[float] = []
+    started: list[float] = []
+
+    def before(*_args: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(*_args: Any) -> None:
+        if started:
+            spent.append((time.perf_counter() - started.pop()) * 1000)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield spent
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def fts_matches(url: str, text: str) -> int | None:
+    """How many catalog rows the all-words FTS expression for ``text`` matches (None: no words)."""
+    tokens = query_tokens(text)
+    if not tokens:
+        return None
+    with db.get_engine(url).connect() as connection:
+        return connection.execute(
+            sa_text(f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match"),
+            {"match": fts_match_expression(tokens)},
+        ).scalar_one()
 
 
 def _order_lookup(number: str, email: str) -> Callable[[Any], Any]:
@@ -249,13 +293,15 @@ def measure_size(products: int, workdir: Path, repeats: int) -> dict[str, Any]:
     per_query = {}
     all_values: list[float] = []
     for text, filters in QUERIES:
-        timing = time_calls(url, search_products_call(text, filters), repeats)
+        sql_ms: list[float] = []
+        timing = time_calls(url, search_products_call(text, filters), repeats, sql_ms)
         label = text or "(no words)"
         if filters:
             label += " + " + ", ".join(f"{k}={v}" for k, v in filters.items())
         with db.session_scope(url) as session:
             hits = len(search_products(session, text or None, **filters))
-        per_query[label] = {**timing.summary(), "hits": hits}
+        per_query[label] = {**timing.summary(), "hits": hits, "fts_matches": fts_matches(url, text),
+                            "sql_p50_ms": percentile(sql_ms, 50)}
         all_values += timing.values
     lookups: list[float] = []
     for number, email in built["lookups"][: max(repeats * 4, 20)]:
