@@ -58,14 +58,17 @@ def _previous_user_parse(tracker: Tracker) -> dict[str, Any] | None:
     return None
 
 
-def _order_task(tracker: Tracker) -> str | None:
-    """The order task the customer last asked for (the form in between carries no task)."""
+def _order_request(tracker: Tracker) -> tuple[str | None, str]:
+    """The order task the customer last asked for, and the words they asked with.
+
+    The form's turns in between (order number, email) carry no task, so this looks back past them.
+    """
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
             if intent in ORDER_TASKS:
-                return intent
-    return None
+                return intent, event.get("text") or ""
+    return None, ""
 
 
 def _utter(dispatcher: CollectingDispatcher, answer: Answer) -> None:
@@ -174,9 +177,9 @@ class ActionOrderHelp(StoreAction):
         if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES or not number:
             dispatcher.utter_message(response="utter_offer_person_verification")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
-        task = _order_task(tracker) or "order_status"
+        task, text = _order_request(tracker)
+        task = task or "order_status"
         today = store_today(settings)
-        text = _task_text(tracker)
         events: list[EventType] = []
         if task == "return_item":
             answer = orders.start_return(session, number, today, tracker.sender_id)
@@ -199,16 +202,6 @@ class ActionOrderHelp(StoreAction):
             # House rule 6: the problem is settled, so one relevant offer may follow.
             events += make_offer(dispatcher, tracker, session, settings)
         return events
-
-
-def _task_text(tracker: Tracker) -> str:
-    """The words of the message that asked for the current order task."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
-            if intent in ORDER_TASKS:
-                return event.get("text") or ""
-    return ""
 
 
 class ActionAnswerPolicy(StoreAction):

@@ -118,13 +118,20 @@ def _ambiguous(names: list[str]) -> Answer:
     return Answer("utter_which_product", {"names": names})
 
 
-def product_info(session: Session, named: str, currency: str, today: dt.date) -> tuple[Answer, Product | None]:
+def _find(session: Session, named: str, currency: str) -> tuple[Product | None, Answer | None]:
+    """The product ``named``, or the answer to give instead (which one? / we don't carry it)."""
     match = resolve_product(session, named)
-    if match.product is None:
-        if match.candidates:
-            return _ambiguous([p.name for p in match.candidates]), None
-        return _unknown(session, named, currency), None
-    product = match.product
+    if match.product is not None:
+        return match.product, None
+    if match.candidates:
+        return None, _ambiguous([p.name for p in match.candidates])
+    return None, _unknown(session, named, currency)
+
+
+def product_info(session: Session, named: str, currency: str, today: dt.date) -> tuple[Answer, Product | None]:
+    product, instead = _find(session, named, currency)
+    if product is None:
+        return instead, None
     return Answer(
         "utter_product_info",
         {
@@ -149,12 +156,9 @@ def _alternative(session: Session, product: Product) -> Product | None:
 
 def stock_info(session: Session, named: str, currency: str, today: dt.date) -> tuple[Answer, Product | None]:
     """Stock count; out of stock → restock date and an in-stock alternative."""
-    match = resolve_product(session, named)
-    if match.product is None:
-        if match.candidates:
-            return _ambiguous([p.name for p in match.candidates]), None
-        return _unknown(session, named, currency), None
-    product = match.product
+    product, instead = _find(session, named, currency)
+    if product is None:
+        return instead, None
     values = {"product_name": product.name, "stock": stock_phrase(product, today)}
     if product.in_stock:
         return Answer("utter_stock", values), product
@@ -173,12 +177,11 @@ def compare(session: Session, names: list[str], currency: str, today: dt.date) -
     """Side by side: price, stock and the key specs (description) of two to three products."""
     products: list[Product] = []
     for named in dict.fromkeys(names):
-        match = resolve_product(session, named)
-        if match.product is None:
-            return _ambiguous([p.name for p in match.candidates]) if match.candidates else _unknown(
-                session, named, currency)
-        if match.product not in products:
-            products.append(match.product)
+        product, instead = _find(session, named, currency)
+        if product is None:
+            return instead
+        if product not in products:
+            products.append(product)
     if len(products) < 2:
         return Answer("utter_compare_need_two")
     rows = "\n".join(
@@ -190,12 +193,9 @@ def compare(session: Session, names: list[str], currency: str, today: dt.date) -
 
 def buy(session: Session, named: str, currency: str, today: dt.date, shop_url: str) -> tuple[Answer, Product | None]:
     """The purchase step: the product's page on the shop, where it is added to the cart."""
-    match = resolve_product(session, named)
-    if match.product is None:
-        if match.candidates:
-            return _ambiguous([p.name for p in match.candidates]), None
-        return _unknown(session, named, currency), None
-    product = match.product
+    product, instead = _find(session, named, currency)
+    if product is None:
+        return instead, None
     if not product.in_stock:
         answer, _ = stock_info(session, named, currency, today)
         return answer, product
