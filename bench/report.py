@@ -3,7 +3,7 @@
 ``docs/benchmarks.md`` holds one section per harness between HTML comment markers
 (``<!-- BEGIN bench -->`` … ``<!-- END bench -->``), so ``make bench`` and ``make eval`` each
 rewrite only their own part. The targets table is rebuilt by both from the raw results each
-harness leaves in JSON (``bench/results/latest.json``, ``eval/results/latest.json``).
+harness leaves in JSON (``bench/last_run.json``, ``eval/last_run.json``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
-BENCH_RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
-EVAL_RESULTS = PROJECT_ROOT / "eval" / "results" / "latest.json"
+BENCH_RESULTS = PROJECT_ROOT / "bench" / "last_run.json"
+EVAL_RESULTS = PROJECT_ROOT / "eval" / "last_run.json"
 SECTIONS = ("targets", "bench", "eval")
 
 DOC_TEMPLATE = """# Benchmarks and evaluation
@@ -208,9 +208,9 @@ def targets_section(bench: dict[str, Any] | None, evaluation: dict[str, Any] | N
 
     dates = []
     if bench:
-        dates.append(f"`make bench` {bench['machine']['date']}")
+        dates.append(f"bench {bench['machine']['date']}")
     if evaluation:
-        dates.append(f"`make eval` {evaluation['machine']['date']}")
+        dates.append(f"eval {evaluation['machine']['date']}")
     lines = [
         "## Targets",
         "",

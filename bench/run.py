@@ -11,7 +11,7 @@ What one run does, in order (everything on loopback, in a temporary folder, ever
    1 sender × 50 messages, 10 × 20 and 50 × 20, the two bots interleaved chunk by chunk;
 5. a profiling pass with py-spy (1 sender, our servers and the peer's);
 6. stop the servers; product search and order lookup on generated catalogs of growing size;
-7. write ``bench/results/latest.json``, the plots and the bench part of ``docs/benchmarks.md``.
+7. write ``bench/last_run.json``, the plots and the bench part of ``docs/benchmarks.md``.
 
 ``--quick`` does a tiny version of all of it for development.
 """
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import datetime as dt
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -61,17 +62,45 @@ def copy_model(source: Path, target: Path, attempts: int = 6) -> str:
     raise RuntimeError(f"could not copy a complete {source}; run `make train`")
 
 
-def snapshot_head(workdir: Path) -> Path:
-    """The committed code (``git archive HEAD``) unpacked into the temp folder; returns its path.
+def snapshot_head(workdir: Path, revision: str = "HEAD") -> Path:
+    """The committed code (``git archive HEAD``, or another revision) unpacked into the temp folder.
 
     For a shared working tree in the middle of someone's edit: the run then measures HEAD.
     """
     target = workdir / "head"
     target.mkdir()
-    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, check=True,
+    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT, check=True,
                              capture_output=True, timeout=120).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=120)
     return target
+
+
+_HOOK = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) .*training\.hooks\s+- "
+                   r"(Starting to train|Finished training) component '([^']+)'")
+
+
+def training_breakdown(log: Path) -> dict[str, float]:
+    """Seconds per trained component, from the start/finish lines of a ``rasa train`` log (1 s resolution)."""
+    spent: dict[str, float] = {}
+    started: dict[str, dt.datetime] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        match = _HOOK.search(line)
+        if not match:
+            continue
+        when = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+        component = match.group(3)
+        if match.group(2).startswith("Starting"):
+            started[component] = when
+        elif component in started:
+            spent[component] = spent.get(component, 0.0) + (when - started.pop(component)).total_seconds()
+    return spent
+
+
+def nlu_examples(data: Path) -> int:
+    """How many NLU training examples a project's data folder holds (what DIET trains on)."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return len(load_data(str(data)).intent_examples)
 
 
 def train(workdir: Path, skip: bool, source: Path = ROOT) -> tuple[dict[str, Any], Path]:
@@ -90,14 +119,16 @@ def train(workdir: Path, skip: bool, source: Path = ROOT) -> tuple[dict[str, Any
         [RASA, "train", "--out", str(workdir / "peer-models"), "--fixed-model-name", "peer", "--force"],
         peer_dir, quiet_env(RASA_CACHE_DIRECTORY=str(workdir / "cache-peer")), workdir / "peer-train.log",
     )
-    timings["peer"] = {"seconds": seconds}
+    timings["peer"] = {"seconds": seconds, "components": training_breakdown(workdir / "peer-train.log"),
+                       "nlu_examples": nlu_examples(peer_dir / "data" / "nlu.yml")}
     print(f"peer trained in {seconds:.0f} s; ours: rasa train (cold cache)", flush=True)
     seconds = timed_run(
         [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
          "--out", str(workdir / "ours-models"), "--fixed-model-name", "golden-rule-bench", "--force"],
         source, quiet_env(RASA_CACHE_DIRECTORY=str(workdir / "cache-ours")), workdir / "ours-train.log",
     )
-    timings["ours"] = {"seconds": seconds}
+    timings["ours"] = {"seconds": seconds, "components": training_breakdown(workdir / "ours-train.log"),
+                       "nlu_examples": nlu_examples(source / "data" / "nlu")}
     print(f"ours trained in {seconds:.0f} s", flush=True)
     return timings, workdir / "peer-models" / "peer.tar.gz"
 
@@ -226,11 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", action="store_true",
                         help="measure the committed code (git archive HEAD) and serve the model trained from it")
     parser.add_argument("--save-model", type=Path, help="also copy the model our bot served to this path")
+    parser.add_argument("--render-only", action="store_true", help="rewrite the doc from the saved results")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, profiles)")
     parser.add_argument("--doc", type=Path, default=report.DOC, help="markdown file to update")
     parser.add_argument("--results", type=Path, default=report.BENCH_RESULTS, help="raw results JSON")
     args = parser.parse_args(argv)
 
+    if args.render_only:
+        from bench import render
+
+        results = report.load_results(args.results) or {}
+        report.write_section("bench", render.bench_section(results, args.doc.parent), args.doc)
+        report.refresh_targets(args.doc, args.results)
+        return 0
     phases, chunk = (QUICK_PHASES, QUICK_CHUNK) if args.quick else (PHASES, CHUNK)
     sizes = args.sizes or ([1_000] if args.quick else list(SIZES))
     repeats = 5 if args.quick else args.repeats
@@ -241,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.no_rest:
             model = workdir / "golden-rule.tar.gz"
+            if args.head:  # the revision as it is now, when the snapshot is taken
+                results["code"] = "HEAD " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                                           capture_output=True, text=True).stdout.strip()
             source = snapshot_head(workdir) if args.head else ROOT
             if args.head and not args.skip_train:
                 results["training"], peer_model = train(workdir, False, source)
@@ -251,9 +293,6 @@ def main(argv: list[str] | None = None) -> int:
                 results["model_sha256"] = copy_model(MODEL, model)
                 results["training"], peer_model = train(workdir, args.skip_train, source)
                 results["model_source"] = "models/golden-rule.tar.gz"
-            if args.head:
-                results["code"] = "HEAD " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                                           capture_output=True, text=True).stdout.strip()
             results["rest"] = rest_benchmark(workdir, model, peer_model, phases, chunk, 12 if args.quick else 40,
                                              source)
             if args.save_model:
@@ -278,9 +317,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     report.write_section("bench", render.bench_section(results, args.doc.parent), args.doc)
-    for phase in results.get("rest", {}).get("phases", []):  # keep the JSON small: no raw latencies
-        for bot in ("ours", "peer"):
-            phase[bot].pop("latencies_ms", None)
     report.save_results(args.results, results)
     report.refresh_targets(args.doc, args.results)
     print(f"wrote {args.doc} ({results['duration_s']:.0f} s)")
