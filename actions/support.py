@@ -93,7 +93,12 @@ class ActionAcknowledge(Action):
         if response:
             dispatcher.utter_message(response=response)
         events: list[EventType] = [SlotSet("feeling", current.label)]
-        if feelings.wants_person(current, previous) and intent not in {"request_human", "ask_manager"}:
+        if intent in {"request_human", "ask_manager"}:
+            return events
+        if feelings.mentions_legal(message.get("text") or ""):
+            dispatcher.utter_message(response="utter_offer_person_legal")
+            events.append(SlotSet("handoff_reason", "legal"))
+        elif feelings.wants_person(current, previous):
             dispatcher.utter_message(response="utter_offer_person_now")
             events.append(SlotSet("handoff_reason", "frustration"))
         return events

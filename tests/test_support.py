@@ -91,6 +91,14 @@ async def test_extreme_frustration_offers_a_person_after_the_acknowledgment() ->
 
 
 @pytest.mark.asyncio
+async def test_legal_threat_goes_to_a_person_with_reason_legal() -> None:
+    tracker = tracker_for("fix this or I'm talking to my lawyer", "complain", "strong", 0.6)
+    events, messages = await run(ActionAcknowledge(), tracker)
+    assert [m["response"] for m in messages] == ["utter_ack_complaint_strong", "utter_offer_person_legal"]
+    assert SlotSet("handoff_reason", "legal") in events
+
+
+@pytest.mark.asyncio
 async def test_strong_frustration_two_turns_running_offers_a_person() -> None:
     earlier = [user("my order is late and I'm really annoyed", "order_status", "strong", 0.6)]
     tracker = tracker_for("this is ridiculous, still nothing", "complain", "strong", 0.6, events=earlier)

@@ -25,6 +25,12 @@ _NOT_ARRIVED = re.compile(
     re.IGNORECASE,
 )
 
+_LEGAL = re.compile(
+    r"\b(lawyers?|attorneys?|solicitors?|sue|suing|lawsuit|legal action|small claims|court|chargeback"
+    r"|trading standards|consumer protection|better business bureau)\b",
+    re.IGNORECASE,
+)
+
 # Intents whose message is a problem in itself, whatever the tone.
 PROBLEM_INTENTS = {"report_problem", "tech_support", "complain"}
 
@@ -81,6 +87,11 @@ def acknowledgment(intent: str | None, text: str, feeling: FeelingRead) -> str |
         return None
     level = "strong" if feeling.intense else "mild"
     return f"utter_ack_{issue}_{level}"
+
+
+def mentions_legal(text: str) -> bool:
+    """A legal threat or claim: a person (the manager) handles it, never the assistant alone."""
+    return bool(_LEGAL.search(text or ""))
 
 
 def wants_person(current: FeelingRead, previous: FeelingRead | None) -> bool:
