@@ -1,0 +1,75 @@
+"""A restarted rasa server loses nothing: the SQL tracker store keeps the half-filled form."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actions.settings import PROJECT_ROOT
+from tests.test_e2e_rest import MODEL, RASA, Bot, _free_port, _texts, _wait
+
+pytestmark = pytest.mark.e2e
+
+Servers = tuple[Bot, list[str], dict[str, str], list[subprocess.Popen]]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    """The action server running, and how to start (and restart) a rasa server on a SQL tracker store."""
+    from actions.store import db
+    from actions.store.seed import seed_demo
+    from tests.conftest import TODAY
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    db.create_schema(db_url)
+    with db.session_scope(db_url) as session:
+        seed_demo(session, TODAY)
+    actions_port, rasa_port = _free_port(), _free_port()
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp_path / "tracker.db"}"\n'
+    )
+    env = {**os.environ, "GOLDEN_RULE_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    actions = subprocess.Popen(
+        [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    rasa_cmd = [str(RASA), "run", "--model", str(MODEL), "--port", str(rasa_port), "--endpoints", str(endpoints),
+                "--credentials", str(PROJECT_ROOT / "credentials.yml")]
+    _wait(f"http://127.0.0.1:{actions_port}/health", actions)
+    procs: list[subprocess.Popen] = [actions]
+    try:
+        yield Bot(rasa_url=f"http://127.0.0.1:{rasa_port}", db_url=db_url), rasa_cmd, env, procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        db.dispose_engines()
+
+
+def test_restart_mid_form_continues_where_the_customer_was(servers: Servers) -> None:
+    bot, rasa_cmd, env, procs = servers
+    first = subprocess.Popen(rasa_cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    procs.append(first)
+    _wait(f"{bot.rasa_url}/", first)
+    asked = _texts(bot.say("restart-1", "where is order 10042?"))
+    assert "email" in asked
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=60)
+
+    second = subprocess.Popen(rasa_cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    procs.append(second)
+    _wait(f"{bot.rasa_url}/", second)
+    answer = _texts(bot.say("restart-1", "dana@example.com"))
+    assert "UPS" in answer and "new estimate" in answer
