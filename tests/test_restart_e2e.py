@@ -73,3 +73,27 @@ def test_restart_mid_form_continues_where_the_customer_was(servers: Servers) -> 
     _wait(f"{bot.rasa_url}/", second)
     answer = _texts(bot.say("restart-1", "dana@example.com"))
     assert "UPS" in answer and "new estimate" in answer
+
+
+def test_action_server_down_gets_an_honest_answer_then_recovers(servers: Servers) -> None:
+    bot, rasa_cmd, env, procs = servers
+    rasa = subprocess.Popen(rasa_cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    procs.append(rasa)
+    _wait(f"{bot.rasa_url}/", rasa)
+    actions = procs[0]
+    actions.terminate()
+    actions.wait(timeout=30)
+    down = _texts(bot.say("down-1", "how much is the Nimbus 14 laptop?"))
+    assert "isn't responding" in down and "support@brightdesk.example" in down
+
+    restarted = subprocess.Popen(actions.args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    procs.append(restarted)
+    _wait(actions_health(actions.args), restarted)
+    assert "$1,199.00" in _texts(bot.say("down-1", "how much is the Nimbus 14 laptop?"))
+
+
+def actions_health(args: list[str]) -> str:
+    port = args[args.index("--port") + 1]
+    return f"http://127.0.0.1:{port}/health"
