@@ -242,3 +242,37 @@ def test_url_verification_retries_and_bot_echoes(live: Live) -> None:
     live.api.wait_for_posts(lambda c: c.args.get("thread_ts") == probe)
     time.sleep(2)
     assert live.api.posts(lambda c: c.args.get("thread_ts") == thread_ts) == []
+
+
+@pytest.fixture(scope="module")
+def slack_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The same servers, with the Slack Web API unreachable (nothing listens on its port)."""
+    model = os.environ.get("GOLDEN_RULE_TEST_MODEL")
+    saved_model = channel_servers.MODEL
+    if model:
+        channel_servers.MODEL = Path(model)
+    api = FakeSlack(bot_user_id=BOT_USER)  # never started: its port stays closed
+    env = {"GOLDEN_RULE_STAFF_SLACK_CHANNEL": STAFF, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_BASE_URL": api.base_url}
+    servers = BotServers(tmp_path_factory.mktemp("live-handoff-down"), extra_env=env, enable_api=True)
+    with servers.endpoints.open("a") as endpoints:
+        endpoints.write("event_broker:\n  type: channels.handoff_broker.SlackThreadRelayBroker\n")
+    try:
+        yield Live(servers.start(), api)
+    finally:
+        servers.close()
+        channel_servers.MODEL = saved_model
+
+
+def test_slack_down_still_stores_the_ticket_and_tells_the_customer(slack_down: Live) -> None:
+    sender = "live-customer-slack-down"
+    slack_down.say(sender, "I want to talk to a person")
+    replies = slack_down.say(sender, '/contact_preference{"contact_channel": "chat"}')
+    answer = " ".join(m.get("text") or "" for m in replies)
+    assert "I've opened ticket BD-" in answer and "right here in this chat" in answer, answer
+    ticket = _ticket(slack_down, sender)
+    assert ticket.reference in answer and ticket.status == "open" and ticket.slack_thread_ts is None
+    assert slack_down.tracker(sender)["paused"] is False
+    # The assistant keeps answering, and nothing tries to relay into a thread that does not exist.
+    assert slack_down.say(sender, "how much is the Nimbus 14 laptop?") != []
+    assert "not posted to Slack" in slack_down.servers.log_text("actions.log")
