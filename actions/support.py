@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, store_today, utter_store_unavailable
 from actions.handoff import escalate
 from actions.sales import make_offer
-from actions.services import feelings, orders, policies
+from actions.services import access, feelings, orders, policies
 from actions.services.orders import Answer
 from actions.settings import Settings, get_settings
 from actions.store.db import session_scope
@@ -126,8 +126,11 @@ class ValidateOrderVerificationForm(FormValidationAction):
     ) -> dict[str, Any]:
         try:
             with session_scope() as session:
-                owned = orders.verify_order(session, number, email)
+                cooling_off = access.locked(session, number, email)
+                owned = not cooling_off and orders.verify_order(session, number, email)
                 greeting = orders.verified_greeting(session, number) if owned else None
+                if not owned and not cooling_off:
+                    access.record_failure(session, number, email)
         except SQLAlchemyError:
             utter_store_unavailable(dispatcher, get_settings())
             return {"order_id": None, "email": None, "requested_slot": None}
@@ -136,6 +139,9 @@ class ValidateOrderVerificationForm(FormValidationAction):
                 _utter(dispatcher, greeting)
             return {"order_id": number, "email": email, "verified_order": number, "customer_email": email}
         failures = int(tracker.get_slot("verification_failures") or 0) + 1
+        if cooling_off:
+            # Repeated guesses from other conversations: stop here too, and offer a person.
+            failures = MAX_VERIFICATION_FAILURES
         if failures >= MAX_VERIFICATION_FAILURES:
             dispatcher.utter_message(response="utter_verification_locked")
         else:

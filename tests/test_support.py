@@ -13,7 +13,7 @@ from actions.handoff import ActionHandoff
 from actions.services import feelings
 from actions.services.policies import topic_of
 from actions.store import db
-from actions.store.models import Order, OrderStatus, ReturnAuthorization, Ticket
+from actions.store.models import AccessFailure, Order, OrderStatus, ReturnAuthorization, Ticket
 from actions.support import (
     ActionAcknowledge,
     ActionAnswerPolicy,
@@ -161,6 +161,28 @@ def test_third_failure_locks_lookups(store: str) -> None:
     result, messages = validate("email", "sam@example.com", {"order_id": "10042", "verification_failures": 2.0})
     assert messages == ["utter_verification_locked"]
     assert result["verification_failures"] == 3.0
+
+
+def test_guessing_across_conversations_is_stopped(store: str) -> None:
+    # Each guess comes from a fresh conversation (no per-conversation counter to hit)...
+    for guess in ["a@example.com", "b@example.com", "c@example.com", "d@example.com", "e@example.com"]:
+        _, messages = validate("email", guess, {"order_id": "10042"})
+        assert messages == ["utter_verification_failed"]
+    # ...and still the right address no longer unlocks order 10042 during the cool-off.
+    result, messages = validate("email", "dana@example.com", {"order_id": "10042"})
+    assert messages == ["utter_verification_locked"]
+    assert result["verified_order"] is None
+    # Another customer's order is not affected.
+    _, messages = validate("email", "sam@example.com", {"order_id": "10061"})
+    assert messages == ["utter_verified_named"]
+
+
+def test_failed_checks_store_no_address_in_clear(store: str) -> None:
+    validate("email", "someone@example.com", {"order_id": "10042"})
+    with db.session_scope(store) as session:
+        keys = session.scalars(select(AccessFailure.key)).all()
+    assert "order:10042" in keys
+    assert not any("someone" in key for key in keys)
 
 
 @pytest.mark.asyncio

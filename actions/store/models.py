@@ -301,6 +301,21 @@ class Feedback(Base):
     customer = relationship("Customer")
 
 
+class AccessFailure(Base):
+    """A failed ownership check, kept to stop guessing across conversations (house rule 11).
+
+    ``key`` is what was guessed at: "order:10042" or "email:<sha256 of the address>" (no personal
+    data in clear).
+    """
+
+    __tablename__ = "access_failures"
+    __table_args__ = (Index("ix_access_failure_key_time", "key", "created_at"),)
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(100), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
 class BackInStockRequest(Base):
     """A customer asked to be told when an out-of-stock product is back (pending until notified)."""
 
