@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -90,3 +91,19 @@ def test_the_stalling_scan_catches_the_listed_phrases() -> None:
         "I'm not allowed to give that information.",
     ]:
         assert STALLING.search(phrase), phrase
+
+
+def test_button_payloads_with_entities_escape_their_braces() -> None:
+    # Rasa fills {slot} placeholders in responses, buttons included: a JSON payload written with
+    # single braces is treated as a placeholder, fails, and Rasa logs the error with the slot
+    # values (customer emails among them). Doubled braces render as the intended payload.
+    from rasa.core.nlg.interpolator import interpolate_text
+
+    for name, variants in DOMAIN["responses"].items():
+        for variant in variants:
+            for button in variant.get("buttons", []):
+                payload = button["payload"]
+                if "{" in payload:
+                    assert payload.count("{{") == 1 and payload.count("}}") == 1, (name, payload)
+                    rendered = interpolate_text(payload, {})
+                    assert rendered.startswith("/") and json.loads(rendered[rendered.index("{"):]), (name, rendered)

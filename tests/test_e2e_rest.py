@@ -55,6 +55,7 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
 class Bot:
     rasa_url: str
     db_url: str
+    logs: Path | None = None
 
     def say(self, sender: str, text: str) -> list[dict]:
         body = json.dumps({"sender": sender, "message": text}).encode()
@@ -91,7 +92,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
     try:
         _wait(f"http://127.0.0.1:{actions_port}/health", actions)
         _wait(f"http://127.0.0.1:{rasa_port}/", rasa)
-        yield Bot(rasa_url=f"http://127.0.0.1:{rasa_port}", db_url=db_url)
+        yield Bot(rasa_url=f"http://127.0.0.1:{rasa_port}", db_url=db_url, logs=workdir)
     finally:
         for proc in (rasa, actions):
             proc.terminate()
@@ -311,3 +312,15 @@ def test_malformed_bodies_get_a_clean_answer(bot: Bot, body: bytes) -> None:
     status = _post_raw(bot, body)
     assert status == 200 or 400 <= status < 500
     assert "$1,199.00" in _texts(bot.say("e2e-malformed-after", "how much is the Nimbus 14 laptop?"))
+
+
+def test_logs_hold_no_email_or_phone_in_clear(bot: Bot) -> None:
+    bot.say("e2e-privacy", "where is order 10031?")
+    bot.say("e2e-privacy", "dana@example.com")
+    bot.say("e2e-privacy", "I want to talk to a person")
+    bot.say("e2e-privacy", "by phone")
+    bot.say("e2e-privacy", "+1 312 555 0199")
+    assert bot.logs is not None
+    text = "".join(path.read_text(errors="replace") for path in bot.logs.glob("*.log"))
+    assert "dana@example.com" not in text
+    assert "312 555 0199" not in text
