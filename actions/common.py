@@ -11,6 +11,8 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from actions.services.orders import Answer
 from actions.settings import Settings, get_settings
 from actions.store.db import session_scope
 
@@ -27,6 +30,33 @@ logger = logging.getLogger(__name__)
 
 # House rule 11: after this many failed ownership checks in a conversation, lookups stop.
 MAX_VERIFICATION_FAILURES = 3
+
+
+def lookups_locked(tracker: Tracker) -> bool:
+    """True once this conversation has used up its ownership checks (house rule 11)."""
+    return (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """One customer message from the tracker: its intent, words and full parse data."""
+
+    intent: str | None
+    text: str
+    parse_data: dict[str, Any]
+
+
+def user_turns(tracker: Tracker) -> Iterator[UserTurn]:
+    """The customer's messages in this conversation, newest first."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            parse = event.get("parse_data") or {}
+            yield UserTurn((parse.get("intent") or {}).get("name"), event.get("text") or "", parse)
+
+
+def utter(dispatcher: CollectingDispatcher, answer: Answer) -> None:
+    """Utter a service answer: its response by name, with its values."""
+    dispatcher.utter_message(response=answer.response, **answer.values)
 
 
 def store_today(settings: Settings) -> dt.date:

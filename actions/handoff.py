@@ -19,7 +19,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import MAX_VERIFICATION_FAILURES, StoreAction
+from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, lookups_locked
 from actions.services import handoff, orders, slack_handoff
 from actions.services.business_hours import by_when_phrase
 from actions.settings import Settings
@@ -255,7 +255,7 @@ class ValidateTicketForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES:
+        if lookups_locked(tracker):
             return []
         return domain_slots
 

@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions.common import StoreAction, store_today
+from actions.common import StoreAction, store_today, user_turns, utter
 from actions.handoff import HOW, ValidateHandoffForm, contact_for
 from actions.services import back_in_stock, catalog, handoff, offers, shopping
 from actions.services.orders import Answer
@@ -43,7 +43,7 @@ def utter_answer(dispatcher: CollectingDispatcher, answer: Answer, intent: str) 
         ]
         dispatcher.utter_message(response="utter_which_product", buttons=buttons)
         return
-    dispatcher.utter_message(response=answer.response, **answer.values)
+    utter(dispatcher, answer)
 
 
 def make_offer(
@@ -52,10 +52,7 @@ def make_offer(
     """Make the one relevant offer if the engine finds one now; log it; remember it is pending."""
     if tracker.get_slot("offer_made"):
         return []
-    complaint = any(
-        (e.get("parse_data") or {}).get("intent", {}).get("name") == "complain"
-        for e in tracker.events if e.get("event") == "user"
-    )
+    complaint = any(turn.intent == "complain" for turn in user_turns(tracker))
     context = offers.OfferContext(
         conversation_id=tracker.sender_id,
         customer_email=tracker.get_slot("customer_email"),
@@ -116,7 +113,7 @@ class ActionProductSearch(StoreAction):
     ) -> list[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
         result = shopping.search_catalog(session, text[:500], settings.currency)
-        dispatcher.utter_message(response=result.answer.response, **result.answer.values)
+        utter(dispatcher, result.answer)
         return [SlotSet("product", result.hits[0].name)] if len(result.hits) == 1 else []
 
 
@@ -235,8 +232,7 @@ class ActionRequestDiscount(StoreAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
     ) -> list[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
-        answer = shopping.discount_answer(session, text, store_today(settings))
-        dispatcher.utter_message(response=answer.response, **answer.values)
+        utter(dispatcher, shopping.discount_answer(session, text, store_today(settings)))
         return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "pricing")]
 
 

@@ -7,6 +7,7 @@ together), then ``action_order_help``, which answers the task the customer asked
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -16,11 +17,18 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, store_today, utter_store_unavailable
+from actions.common import (
+    MAX_VERIFICATION_FAILURES,
+    StoreAction,
+    lookups_locked,
+    store_today,
+    user_turns,
+    utter,
+    utter_store_unavailable,
+)
 from actions.handoff import escalate
 from actions.sales import make_offer
 from actions.services import access, feelings, orders, policies
-from actions.services.orders import Answer
 from actions.settings import Settings, get_settings
 from actions.store.db import session_scope
 
@@ -47,32 +55,13 @@ TOPIC_BUTTONS = {
 }
 
 
-def _previous_user_parse(tracker: Tracker) -> dict[str, Any] | None:
-    """Parse data of the user message before the latest one (None at the start)."""
-    seen = 0
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            seen += 1
-            if seen == 2:
-                return event.get("parse_data")
-    return None
-
-
 def _order_request(tracker: Tracker) -> tuple[str | None, str]:
     """The order task the customer last asked for, and the words they asked with.
 
     The form's turns in between (order number, email) carry no task, so this looks back past them.
     """
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
-            if intent in ORDER_TASKS:
-                return intent, event.get("text") or ""
-    return None, ""
-
-
-def _utter(dispatcher: CollectingDispatcher, answer: Answer) -> None:
-    dispatcher.utter_message(response=answer.response, **answer.values)
+    task = next((turn for turn in user_turns(tracker) if turn.intent in ORDER_TASKS), None)
+    return (task.intent, task.text) if task else (None, "")
 
 
 class ActionAcknowledge(Action):
@@ -87,8 +76,8 @@ class ActionAcknowledge(Action):
         message = tracker.latest_message or {}
         intent = (message.get("intent") or {}).get("name")
         current = feelings.FeelingRead.from_parse_data(message)
-        previous_parse = _previous_user_parse(tracker)
-        previous = feelings.FeelingRead.from_parse_data(previous_parse) if previous_parse else None
+        earlier = list(itertools.islice(user_turns(tracker), 1, 2))
+        previous = feelings.FeelingRead.from_parse_data(earlier[0].parse_data) if earlier else None
         response = feelings.acknowledgment(intent, message.get("text") or "", current)
         if response:
             dispatcher.utter_message(response=response)
@@ -117,7 +106,7 @@ class ValidateOrderVerificationForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES:
+        if lookups_locked(tracker):
             return []
         return domain_slots
 
@@ -136,7 +125,7 @@ class ValidateOrderVerificationForm(FormValidationAction):
             return {"order_id": None, "email": None, "requested_slot": None}
         if greeting:
             if tracker.get_slot("customer_email") != email:
-                _utter(dispatcher, greeting)
+                utter(dispatcher, greeting)
             return {"order_id": number, "email": email, "verified_order": number, "customer_email": email}
         failures = int(tracker.get_slot("verification_failures") or 0) + 1
         if cooling_off:
@@ -185,7 +174,7 @@ class ActionOrderHelp(StoreAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
     ) -> list[EventType]:
         number = tracker.get_slot("verified_order")
-        if (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES or not number:
+        if lookups_locked(tracker) or not number:
             dispatcher.utter_message(response="utter_offer_person_verification")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
         task, text = _order_request(tracker)
@@ -201,12 +190,12 @@ class ActionOrderHelp(StoreAction):
         elif task == "billing_issue":
             answer = orders.billing_summary(session, number)
             if orders.is_double_charge(text):
-                _utter(dispatcher, answer)
+                utter(dispatcher, answer)
                 dispatcher.utter_message(response="utter_double_charge_needs_billing")
                 return escalate(dispatcher, tracker, session, "double_charge")
         else:
             answer = orders.order_status(session, number, today)
-        _utter(dispatcher, answer)
+        utter(dispatcher, answer)
         if answer.response in {"utter_return_outside_window", "utter_problem_outside_window"}:
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "policy_limit")]
         if answer.response in RESOLVED:
@@ -224,7 +213,7 @@ class ActionAnswerPolicy(StoreAction):
     def handle(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
     ) -> list[EventType]:
-        _utter(dispatcher, policies.policy_answer(session, (tracker.latest_message or {}).get("text") or ""))
+        utter(dispatcher, policies.policy_answer(session, (tracker.latest_message or {}).get("text") or ""))
         return []
 
 
@@ -258,13 +247,7 @@ class ActionHandleMisunderstanding(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        misses = 0
-        for event in reversed(tracker.events):
-            if event.get("event") != "user":
-                continue
-            if (event.get("parse_data") or {}).get("intent", {}).get("name") not in MISUNDERSTOOD:
-                break
-            misses += 1
+        misses = sum(1 for _ in itertools.takewhile(lambda turn: turn.intent in MISUNDERSTOOD, user_turns(tracker)))
         if misses >= 2:
             dispatcher.utter_message(response="utter_offer_person_misunderstanding")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "repeated_misunderstanding")]
