@@ -16,6 +16,7 @@ DEFAULT_SLACK_API_BASE_URL = "https://slack.com/api/"
 # Public, private and direct-message conversation IDs, e.g. C0123ABCD, G0123ABCD, D0123ABCD.
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+DEFAULT_REPLY_BUDGET_SECONDS = 8.0
 
 
 class ChannelSettingsError(ValueError):
@@ -34,6 +35,34 @@ class SlackSettings:
     signing_secret: str
     channel_id: str | None
     api_base_url: str
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """What the never-silent guard (``channels/never_silent.py``) needs.
+
+    ``reply_budget_seconds``: how long a turn may take before the customer is told what is going
+    on. ``support_email`` and ``support_hours``: the direct contact given in that message (the
+    same variables the action server uses for its own honest answers).
+    """
+
+    reply_budget_seconds: float
+    support_email: str
+    support_hours: str
+
+
+def guard_settings(env: Mapping[str, str] | None = None) -> GuardSettings:
+    """The guard's settings; a budget that is not a positive number falls back to 8 seconds."""
+    source = os.environ if env is None else env
+    try:
+        budget = float(source.get("GOLDEN_RULE_REPLY_BUDGET_SECONDS", DEFAULT_REPLY_BUDGET_SECONDS))
+    except ValueError:
+        budget = DEFAULT_REPLY_BUDGET_SECONDS
+    return GuardSettings(
+        reply_budget_seconds=budget if budget > 0 else DEFAULT_REPLY_BUDGET_SECONDS,
+        support_email=source.get("GOLDEN_RULE_SUPPORT_EMAIL", "support@brightdesk.example"),
+        support_hours=source.get("GOLDEN_RULE_SUPPORT_HOURS", "Mon–Fri 09:00–17:00 Central Time"),
+    )
 
 
 def cors_origins(env: Mapping[str, str] | None = None) -> str | list[str]:

@@ -15,7 +15,9 @@ up. Compared with the stock connector it
   ``message_changed``), unknown event types, and channels other than the support channel,
   direct messages and mentions; in the support channel only ``message`` events count, so a
   mention there is not answered twice;
-- sends through a ``slack_sdk`` client whose ``base_url`` is ``SLACK_API_BASE_URL``.
+- sends through a ``slack_sdk`` client whose ``base_url`` is ``SLACK_API_BASE_URL``;
+- never leaves a turn silent: a dead, failing or hanging action server gets an honest message
+  in the thread (``channels/never_silent.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels.never_silent import CountsReplies, never_silent
 from channels.settings import DEFAULT_SLACK_API_BASE_URL, slack_settings
 
 logger = logging.getLogger(__name__)
@@ -58,7 +61,7 @@ class SlackTurn:
         return f"slack_{self.channel}_{self.thread_ts}"
 
 
-class SlackThreadOutput(SlackBot):
+class SlackThreadOutput(CountsReplies, SlackBot):
     """Posts the bot's messages into one Slack thread through a configurable Web API URL."""
 
     def __init__(
@@ -249,6 +252,7 @@ class SlackChannel(SlackInput):
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """``GET /webhooks/slack/`` (health) and ``POST /webhooks/slack/webhook`` (Slack's request URL)."""
         slack_webhook = Blueprint("slack_webhook", __name__)
+        guarded = never_silent(on_new_message)
 
         @slack_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -256,6 +260,6 @@ class SlackChannel(SlackInput):
 
         @slack_webhook.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            return await self.handle_request(request, on_new_message)
+            return await self.handle_request(request, guarded)
 
         return slack_webhook

@@ -8,6 +8,10 @@
    python-engineio alone answers CORS on the Socket.IO path: with ``rasa run --cors`` Rasa's
    Sanic-CORS would add a second ``Access-Control-Allow-Origin`` header, which browsers reject.
 
+Every turn is answered: the message handler is wrapped in the never-silent guard
+(``channels/never_silent.py``), so a dead, failing or hanging action server gets an honest
+message with the direct support contact instead of silence.
+
 It also refuses malformed input instead of crashing on it: a session id must look like one the
 widget makes (8–64 letters, digits, ``-`` or ``_``), and a message must be non-blank text.
 """
@@ -30,6 +34,7 @@ from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 from socketio import AsyncServer
 
+from channels.never_silent import CountsReplies, never_silent
 from channels.settings import cors_origins
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,10 @@ def valid_session_id(data: Any) -> str | None:
         if isinstance(session_id, str) and SESSION_ID.match(session_id):
             return session_id
     return None
+
+
+class CountingSocketIOOutput(CountsReplies, SocketIOOutput):
+    """Rasa's Socket.IO output, counting what it sends (for the never-silent guard)."""
 
 
 class EngineIOCorsBlueprint(SocketBlueprint):
@@ -76,7 +85,8 @@ class WebChatInput(SocketIOInput):
         assert sio is not None
         sio.eio.cors_allowed_origins = cors_origins()
         sio.on("session_request", handler=self._session_request_handler(sio), namespace=self.namespace)
-        sio.on(self.user_message_evt, handler=self._message_handler(sio, on_new_message), namespace=self.namespace)
+        guarded = never_silent(on_new_message)
+        sio.on(self.user_message_evt, handler=self._message_handler(sio, guarded), namespace=self.namespace)
         socketio_webhook = EngineIOCorsBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
 
         @socketio_webhook.route("/", methods=["GET"])
@@ -124,7 +134,7 @@ class WebChatInput(SocketIOInput):
                 metadata = {}
             message = UserMessage(
                 text,
-                SocketIOOutput(sio, self.bot_message_evt),
+                CountingSocketIOOutput(sio, self.bot_message_evt),
                 sender_id,
                 input_channel=self.name(),
                 metadata=metadata,

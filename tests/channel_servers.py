@@ -143,6 +143,10 @@ class BotServers:
                     raise RuntimeError(f"rasa server did not start; see {self.workdir / 'rasa.log'}") from None
                 time.sleep(10)
 
+    def stop_actions(self) -> None:
+        """Stop the action server (the rasa server keeps running); ``start_actions`` brings it back."""
+        _stop(self.actions)
+
     def stop_rasa(self) -> None:
         """Stop the rasa server (the action server keeps running)."""
         _stop(self.rasa)

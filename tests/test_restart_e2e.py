@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +99,29 @@ def test_action_server_down_gets_an_honest_answer_then_recovers(servers: Servers
 def actions_health(args: list[str]) -> str:
     port = args[args.index("--port") + 1]
     return f"http://127.0.0.1:{port}/health"
+
+
+def test_a_hanging_action_server_gets_an_honest_answer_within_the_budget(servers: Servers) -> None:
+    """An action server that accepts the call and never answers: the customer is told, not kept waiting."""
+    bot, rasa_cmd, env, procs = servers
+    rasa = subprocess.Popen(rasa_cmd, cwd=PROJECT_ROOT, env={**env, "GOLDEN_RULE_REPLY_BUDGET_SECONDS": "3"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(rasa)
+    _wait(f"{bot.rasa_url}/", rasa)
+    actions = procs[0]
+    actions.terminate()
+    actions.wait(timeout=30)
+    port = int(actions.args[actions.args.index("--port") + 1])
+    with socket.create_server(("127.0.0.1", port)) as hanging:  # accepts connections, never answers
+        hanging.listen(16)
+        started = time.monotonic()
+        told = _texts(bot.say("hang-1", "how much is the Nimbus 14 laptop?"))
+        waited = time.monotonic() - started
+    assert "isn't responding" in told and "support@brightdesk.example" in told
+    assert waited < 60, f"the customer waited {waited:.0f} s"  # Rasa alone would wait its 5-minute timeout
+
+    restarted = subprocess.Popen(actions.args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    procs.append(restarted)
+    _wait(actions_health(actions.args), restarted)
+    assert "$1,199.00" in _texts(bot.say("hang-1", "how much is the Nimbus 14 laptop?"))

@@ -235,3 +235,17 @@ def test_direct_messages_and_mentions_elsewhere_are_answered(slack: Slack) -> No
                              type="app_mention"))
     assert "$1,199.00" in slack.api.wait_for_posts(in_thread(mention, OTHER_CHANNEL))[0].args["text"]
 
+
+
+def test_action_server_down_is_told_in_the_thread_then_recovers(slack: Slack) -> None:
+    """Never silent in Slack: a dead action server gets the honest message in the thread."""
+    root = "1800000050.000100"
+    slack.servers.stop_actions()
+    try:
+        slack.send(message_event("how much is the Nimbus 14 laptop?", root))
+        told = slack.api.wait_for_posts(in_thread(root))[0].args["text"]
+        assert "isn't responding" in told and "support@brightdesk.example" in told
+    finally:
+        slack.servers.start_actions()
+    slack.send(message_event("how much is the Nimbus 14 laptop?", "1800000050.000200", thread_ts=root))
+    assert "$1,199.00" in slack.api.wait_for_posts(in_thread(root), count=2)[-1].args["text"]

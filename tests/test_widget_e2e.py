@@ -336,3 +336,20 @@ def test_reconnects_when_the_server_comes_back(context: BrowserContext, servers:
     chat.wait_for_bot_text("$149.00")
     expect(chat.typing).to_be_hidden()
     assert chat.dialogs == []
+
+
+def test_action_server_down_is_told_in_the_widget_then_recovers(context: BrowserContext, servers: BotServers,
+                                                                 web: WebServer) -> None:
+    """Never silent in the widget: a dead action server gets the honest message, then service resumes."""
+    chat = Chat(context.new_page(), servers, web).open()
+    servers.stop_actions()
+    try:
+        chat.say("how much is the Nimbus 14 laptop?")
+        chat.wait_for_bot_text("isn't responding")
+        assert any("support@brightdesk.example" in text for text in chat.bot_messages())
+        expect(chat.typing).to_be_hidden()
+    finally:
+        servers.start_actions()
+    chat.say("how much is the Nimbus 14 laptop?")
+    chat.wait_for_bot_text("$1,199.00")
+    assert chat.dialogs == []
