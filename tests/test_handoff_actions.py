@@ -3,12 +3,16 @@ named, ticket status only for its owner, feedback stored and low ratings escalat
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
 import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from actions.feedback import ActionStoreFeedback
 from actions.handoff import (
@@ -22,6 +26,7 @@ from actions.handoff import (
 from actions.store import db
 from actions.store.models import Customer, Feedback, Ticket
 from tests.conftest import make_tracker
+from tests.test_e2e_rest import _store_checksum
 
 DOMAIN: dict[str, Any] = {}
 
@@ -161,3 +166,38 @@ async def test_low_rating_then_comment_is_attached_and_escalated(store: str) -> 
     assert SlotSet("feedback_pending", True) in events
     _, messages = await run(ActionStoreFeedback(), make_tracker(intent="complain", text="the parcel was a week late"))
     assert [m["response"] for m in messages] == ["utter_feedback_low_ticket", "utter_handoff_done"]
+
+
+@pytest.mark.asyncio
+async def test_handoff_promises_no_ticket_when_the_store_cannot_commit_it(
+    store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8, store faults, through the action: the ticket is written, then the commit fails
+    ("database is locked"). The customer hears no reference, owner or time, only the honest
+    store-unavailable answer with the direct contact; no ticket, customer or preference is left
+    (every table as it was); the log names the conversation and holds no address or phone."""
+
+    def refuse(session: Session) -> None:
+        assert session.scalars(select(Ticket)).all(), "the action wrote no ticket before the commit"
+        raise OperationalError("COMMIT", None, sqlite3.OperationalError("database is locked"))
+
+    before = _store_checksum(store)
+    tracker = make_tracker(
+        slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", "customer_email": "dana@example.com",
+               "handoff_reason": "frustration"},
+        events=[user("this is ridiculous", "complain"), user("+1 312 555 0199", "inform")],
+        sender_id="conv-ticket-locked-9",
+    )
+    event.listen(Session, "before_commit", refuse)
+    try:
+        with caplog.at_level(logging.ERROR, logger="actions.common"):
+            events, messages = await run(ActionHandoff(), tracker)
+    finally:
+        event.remove(Session, "before_commit", refuse)
+    assert events == []
+    [message] = messages
+    assert message["response"] == "utter_store_unavailable" and "reference" not in message
+    assert message["support_email"] == "support@brightdesk.example"
+    assert _store_checksum(store) == before
+    assert "conv-ticket-locked-9" in caplog.text and "action_handoff" in caplog.text
+    assert "dana@example.com" not in caplog.text and "555 0199" not in caplog.text

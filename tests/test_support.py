@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from actions.handoff import ActionHandoff
 from actions.services import feelings
@@ -22,6 +28,7 @@ from actions.support import (
     ValidateOrderVerificationForm,
 )
 from tests.conftest import make_tracker
+from tests.test_e2e_rest import _store_checksum
 
 DOMAIN: dict[str, Any] = {"forms": {"order_verification_form": {"required_slots": ["order_id", "email"]}}}
 
@@ -341,3 +348,92 @@ async def test_handoff_stores_the_ticket_then_names_the_owner(store: str) -> Non
         assert session.scalar(select(func.count(Ticket.id))) == 1
         ticket = session.scalars(select(Ticket)).one()
         assert ticket.reason == "request_human" and "I want to talk to a person" in ticket.transcript
+
+
+# --- store faults: the commit fails (database locked) --------------------------------------------
+
+def database_locked() -> OperationalError:
+    """What SQLAlchemy raises when SQLite cannot commit because another writer holds the file."""
+    return OperationalError("COMMIT", None, sqlite3.OperationalError("database is locked"))
+
+
+@contextmanager
+def failing_commits(refuse: Callable[[Session], None]) -> Iterator[None]:
+    """Every store session opened inside the block runs ``refuse`` at commit (the action's own
+    session included), like the commit-failure test of tickets in tests/test_handoff.py."""
+    event.listen(Session, "before_commit", refuse)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_commit", refuse)
+
+
+def order_status_of(store: str, number: str) -> OrderStatus:
+    with db.session_scope(store) as session:
+        return session.scalars(select(Order.status).where(Order.number == number)).one()
+
+
+def faulty_help_tracker(intent: str, text: str, number: str, sender_id: str, **slots: Any):
+    events = [user(text, intent), user(number, "inform")]
+    return make_tracker(slots={"verified_order": number, **slots}, intent="inform", events=events,
+                        sender_id=sender_id)
+
+
+@pytest.mark.asyncio
+async def test_return_is_not_promised_when_the_store_cannot_commit_it(
+    store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8, store faults: a return whose commit fails ("database is locked") is not announced
+    (no RMA reference, no offer); the customer hears the honest store-unavailable answer with the
+    direct contact; nothing is left written (no return row, order unchanged, every table as it
+    was); the log names the conversation and the action, and holds no e-mail address."""
+
+    def refuse(session: Session) -> None:
+        # The return really was written inside the transaction before the commit failed.
+        assert session.scalars(select(ReturnAuthorization)).all(), "the action wrote nothing"
+        raise database_locked()
+
+    before = _store_checksum(store)
+    tracker = faulty_help_tracker("return_item", "return my headphones", "10031", "conv-rma-locked-7",
+                                  customer_email="dana@example.com")
+    with caplog.at_level(logging.ERROR, logger="actions.common"), failing_commits(refuse):
+        events, messages = await run(ActionOrderHelp(), tracker)
+    assert events == []
+    [message] = messages
+    assert message["response"] == "utter_store_unavailable" and message["text"] is None
+    assert message["support_email"] == "support@brightdesk.example" and message["support_hours"]
+    assert _store_checksum(store) == before
+    with db.session_scope(store) as session:
+        assert session.scalar(select(func.count(ReturnAuthorization.id))) == 0
+    assert order_status_of(store, "10031") is OrderStatus.delivered
+    [record] = [r for r in caplog.records if r.name == "actions.common"]
+    assert record.levelno == logging.ERROR
+    assert "conv-rma-locked-7" in record.getMessage() and "action_order_help" in record.getMessage()
+    assert "OperationalError" in record.getMessage() and "dana@example.com" not in caplog.text
+    # Once the store commits again, the same request opens the return: nothing was half-done.
+    _, retry = await run(ActionOrderHelp(), tracker)
+    assert retry[0]["response"] == "utter_return_created" and retry[0]["reference"] == "RMA-10001"
+
+
+@pytest.mark.asyncio
+async def test_cancellation_is_not_confirmed_when_the_store_cannot_commit_it(
+    store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8, store faults: a cancellation whose commit fails is not confirmed; the order stays
+    processing and every table is as it was; the customer hears the honest store-unavailable
+    answer; the log names the conversation."""
+
+    def refuse(session: Session) -> None:
+        cancelled = session.scalars(select(Order.status).where(Order.number == "10061")).one()
+        assert cancelled is OrderStatus.cancelled, "the action changed nothing"
+        raise database_locked()
+
+    before = _store_checksum(store)
+    tracker = faulty_help_tracker("cancel_order", "cancel my order", "10061", "conv-cancel-locked-3")
+    with caplog.at_level(logging.ERROR, logger="actions.common"), failing_commits(refuse):
+        events, messages = await run(ActionOrderHelp(), tracker)
+    assert events == []
+    assert [m["response"] for m in messages] == ["utter_store_unavailable"]
+    assert _store_checksum(store) == before
+    assert order_status_of(store, "10061") is OrderStatus.processing
+    assert "conv-cancel-locked-3" in caplog.text and "action_order_help" in caplog.text

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ CONTACT_CHANNELS = frozenset({"email", "phone", "chat"})
 # tickets the number simply grows a sixth digit, which the pattern below accepts.
 REFERENCE_PREFIX = "BD-"
 REFERENCE_OFFSET = 10000
-_REFERENCE = re.compile(r"^BD-(\d{5,9})$", re.IGNORECASE)
+_REFERENCE = re.compile(r"^BD-([0-9]{5,9})$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().-]+$")
 
@@ -181,8 +182,9 @@ def normalize_email(email: str | None) -> str | None:
 
 
 def normalize_reference(reference: str | None) -> str | None:
-    """" bd-10427 " → "BD-10427"; anything not shaped like a reference → ``None``."""
-    match = _REFERENCE.match((reference or "").strip())
+    """" bd-10427 ", full-width "ＢＤ－１０４２７" → "BD-10427"; anything not shaped like a reference
+    (other scripts' digits included: no stored reference has them) → ``None``."""
+    match = _REFERENCE.match(unicodedata.normalize("NFKC", reference or "").strip())
     return f"{REFERENCE_PREFIX}{match.group(1)}" if match else None
 
 

@@ -27,7 +27,12 @@ from actions.services.catalog import format_money
 from actions.store.models import Order, OrderStatus, Policy, ReturnAuthorization
 
 ORDER_NUMBER = re.compile(r"^[0-9]{5,8}$")
-EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}$")
+# Dot-atom local part (no leading, trailing or doubled dot) and DNS labels (no edge hyphen): an
+# address mail can actually be sent to, since it may become the contact a ticket promises.
+EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9._%+'-]{1,64}(?<!\.)@"
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$"
+)
 RMA_BASE = 10000
 
 _DAMAGED = re.compile(
