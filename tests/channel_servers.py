@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -83,6 +84,8 @@ class BotServers:
         self.actions_port, self.rasa_port = free_port(), free_port()
         self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
         self.enable_api = enable_api
+        # As in `make run`: the HTTP API is never on without a token (scripts/run.sh).
+        self.api_token = secrets.token_urlsafe(24) if enable_api else ""
         self.endpoints = workdir / "endpoints.yml"
         self.endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n')
         self.env = {
@@ -130,7 +133,7 @@ class BotServers:
             "--cors", "*",
         ]
         if self.enable_api:
-            args.append("--enable-api")
+            args += ["--enable-api", "--auth-token", self.api_token]
         for attempt in range(1, attempts + 1):
             self.rasa = subprocess.Popen(
                 args, cwd=PROJECT_ROOT, env=self.env, stdout=self._log("rasa.log"), stderr=subprocess.STDOUT
@@ -142,6 +145,10 @@ class BotServers:
                 if attempt == attempts:
                     raise RuntimeError(f"rasa server did not start; see {self.workdir / 'rasa.log'}") from None
                 time.sleep(10)
+
+    def api_url(self, path: str) -> str:
+        """The URL of an HTTP API ``path`` (``/conversations/...``), with the token."""
+        return f"{self.rasa_url}{path}{'&' if '?' in path else '?'}token={self.api_token}"
 
     def stop_actions(self) -> None:
         """Stop the action server (the rasa server keeps running); ``start_actions`` brings it back."""

@@ -47,8 +47,8 @@ class Live:
 
     def _request(self, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
                  method: str = "POST") -> tuple[int, bytes]:
-        request = urllib.request.Request(f"{self.servers.rasa_url}{path}", data=body, headers=headers or {},
-                                         method=method)
+        url = self.servers.api_url(path) if path.startswith("/conversations/") else f"{self.servers.rasa_url}{path}"
+        request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=120) as response:
                 return response.status, response.read()

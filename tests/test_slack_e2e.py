@@ -91,7 +91,7 @@ def slack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slack]:
 
 
 def _user_texts(slack: Slack, sender_id: str) -> list[str]:
-    url = f"{slack.servers.rasa_url}/conversations/{sender_id}/tracker"
+    url = slack.servers.api_url(f"/conversations/{sender_id}/tracker")
     with urllib.request.urlopen(url, timeout=30) as response:
         events = json.loads(response.read())["events"]
     return [e.get("text") for e in events if e.get("event") == "user"]

@@ -122,7 +122,7 @@ class Chat:
 
 
 def _tracker_texts(servers: BotServers, sender_id: str) -> list[str]:
-    with urllib.request.urlopen(f"{servers.rasa_url}/conversations/{sender_id}/tracker", timeout=30) as response:
+    with urllib.request.urlopen(servers.api_url(f"/conversations/{sender_id}/tracker"), timeout=30) as response:
         tracker = json.loads(response.read())
     return [event.get("text") or "" for event in tracker["events"] if event.get("event") == "user"]
 
@@ -164,6 +164,23 @@ def test_slack_is_switched_off_cleanly_without_settings(servers: BotServers) -> 
     assert "not configured" in refused.value.read().decode()
 
 
+def test_the_http_api_needs_its_token_and_the_channels_do_not(servers: BotServers) -> None:
+    """As `make run` starts it: the HTTP API refuses requests without the token; customers never need it."""
+    tracker = f"{servers.rasa_url}/conversations/api-token-check/tracker"
+    for url in (tracker, f"{tracker}?token=wrong-{servers.api_token}"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=30)
+        assert refused.value.code == 401
+    request = urllib.request.Request(
+        f"{servers.rasa_url}/webhooks/rest/webhook", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"sender": "api-token-check", "message": "how much is the Nimbus 14 laptop?"}).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        assert any("$1,199.00" in (m.get("text") or "") for m in json.loads(response.read()))
+    with urllib.request.urlopen(servers.api_url("/conversations/api-token-check/tracker"), timeout=30) as response:
+        assert json.loads(response.read())["sender_id"] == "api-token-check"
+
+
 def test_price_question_and_history_kept_across_reload(context: BrowserContext, servers: BotServers,
                                                        web: WebServer) -> None:
     chat = Chat(context.new_page(), servers, web).open()
@@ -193,8 +210,7 @@ def test_price_question_and_history_kept_across_reload(context: BrowserContext, 
 def _push_bot_message(servers: BotServers, session_id: str, event: dict) -> None:
     """Deliver a bot message to the live widget through the HTTP API (as a staff reply would be)."""
     request = urllib.request.Request(
-        f"{servers.rasa_url}/conversations/{session_id}/tracker/events"
-        "?output_channel=latest&execute_side_effects=true",
+        servers.api_url(f"/conversations/{session_id}/tracker/events?output_channel=latest&execute_side_effects=true"),
         data=json.dumps({"event": "bot", **event}).encode(), method="POST",
         headers={"Content-Type": "application/json"},
     )
