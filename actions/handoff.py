@@ -158,20 +158,22 @@ class ValidateHandoffForm(FormValidationAction):
     ) -> list[str]:
         if tracker.get_slot("contact_channel") == "chat":
             return ["contact_channel"]
-        if tracker.get_slot("contact_channel") is None and self._stored_preference(tracker):
+        if tracker.get_slot("contact_channel") is None and self._stored_channel(tracker):
             return []
         return domain_slots
 
     @staticmethod
-    def _stored_preference(tracker: Tracker) -> bool:
+    def _stored_channel(tracker: Tracker) -> str | None:
+        """The verified customer's stored contact channel, if any (None also when the store fails)."""
         email = tracker.get_slot("customer_email")
         if not email:
-            return False
+            return None
         try:
             with session_scope() as session:
-                return handoff.preferred_contact(session, email) is not None
+                stored = handoff.preferred_contact(session, email)
         except SQLAlchemyError:
-            return False
+            return None
+        return stored.channel if stored else None
 
     def validate_contact_channel(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

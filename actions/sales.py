@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -266,10 +267,22 @@ class ValidateNotifyForm(ValidateHandoffForm):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        if tracker.get_slot("contact_channel") == "chat":
+        # A notice cannot reach this chat once the customer has left: only a stored email or phone
+        # preference spares the questions. (Nothing is said here: the SDK calls this several times.)
+        if tracker.get_slot("contact_channel") is None and self._stored_channel(tracker) in {"email", "phone"}:
+            return []
+        return domain_slots
+
+    def validate_contact_channel(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        result = super().validate_contact_channel(slot_value, dispatcher, tracker, domain)
+        if result["contact_channel"] == "chat":
+            # Say why once and ask the channel again, rather than keep "chat" and then read the
+            # address the customer types as a phone number.
             dispatcher.utter_message(response="utter_notify_needs_email_or_phone")
-            return ["contact_channel", "contact_detail"]
-        return await super().required_slots(domain_slots, dispatcher, tracker, domain)
+            return {"contact_channel": None}
+        return result
 
 
 class ActionBackInStock(StoreAction):

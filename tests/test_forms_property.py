@@ -35,7 +35,7 @@ from sqlalchemy import delete, func, select
 from actions.handoff import ValidateHandoffForm, ValidateTicketForm
 from actions.sales import ValidateNotifyForm
 from actions.store import db
-from actions.store.models import AccessFailure
+from actions.store.models import AccessFailure, Customer
 from actions.support import ValidateOrderVerificationForm
 from tests.conftest import make_tracker
 from tests.test_e2e_rest import HOSTILE, _store_checksum
@@ -89,7 +89,10 @@ EMAIL_LIKE = st.from_regex(r"[a.'+]{1,4}@[a\-]{1,4}(\.[a\-]{1,4}){0,2}\.[a-z]{2,
 OTHER_DIGITS = st.tuples(
     st.sampled_from(["", "#", "BD-", "+"]), st.text(alphabet=st.characters(categories=["Nd"]), min_size=5, max_size=12)
 ).map("".join)
-TEXT = st.one_of(st.text(max_size=120), NASTY, HUGE, NEAR_VALID, EMAIL_LIKE, OTHER_DIGITS)
+# What buttons and entities put into the slots: the valid values themselves.
+SLOT_SHAPED = st.sampled_from(["chat", "email", "phone", "here", "10042", "dana@example.com", "BD-10001",
+                               "+1 312 555 0100"])
+TEXT = st.one_of(st.text(max_size=120), NASTY, HUGE, NEAR_VALID, EMAIL_LIKE, OTHER_DIGITS, SLOT_SHAPED)
 NON_TEXT = st.one_of(
     st.none(),
     st.booleans(),
@@ -347,17 +350,22 @@ def test_contact_channel_validator_takes_any_value(
     form_class: type[FormValidationAction], value: Any, known: str | None
 ) -> None:
     """validate_contact_channel: email, phone or chat (chat clears the detail; email reuses a proven
-    address) or None with one message; the channel validates to itself."""
+    address; the notify form refuses chat, saying why) or None with one message; the channel
+    validates to itself."""
     form = form_class()
+    refuses_chat = form_class is ValidateNotifyForm
     tracker = make_tracker(slots={"customer_email": known})
     result, messages = call(form.validate_contact_channel, value, tracker)
-    spoken = said(messages, CONTACT_SAYS)
+    spoken = said(messages, CONTACT_SAYS | {"utter_notify_needs_email_or_phone"})
     assert set(result) <= {"contact_channel", "contact_detail"} and "contact_channel" in result
     channel = result["contact_channel"]
     if channel is None:
-        assert result == {"contact_channel": None} and spoken == ["utter_invalid_contact_channel"]
+        assert result == {"contact_channel": None}
+        assert spoken == ["utter_invalid_contact_channel"] or (
+            refuses_chat and spoken == ["utter_notify_needs_email_or_phone"]
+        )
         return
-    assert channel in CHANNELS and spoken == []
+    assert channel in (CHANNELS - {"chat"} if refuses_chat else CHANNELS) and spoken == []
     if channel == "chat":
         assert result == {"contact_channel": "chat", "contact_detail": None}
     elif channel == "email" and known:
@@ -372,10 +380,15 @@ def test_contact_channel_validator_takes_any_value(
 @FAST
 @given(typed=TYPED_CHANNELS)
 def test_contact_channel_words_are_understood(form_class: type[FormValidationAction], typed: tuple[str, str]) -> None:
-    """Every way of naming a channel the validator knows, in any case, gives that channel."""
+    """Every way of naming a channel the validator knows, in any case, gives that channel (for a
+    back-in-stock notice, chat is refused with its one explanation)."""
     text, channel = typed
     result, messages = call(form_class().validate_contact_channel, text, make_tracker())
-    assert result["contact_channel"] == channel and messages == []
+    if form_class is ValidateNotifyForm and channel == "chat":
+        assert result == {"contact_channel": None}
+        assert said(messages, {"utter_notify_needs_email_or_phone"}) == ["utter_notify_needs_email_or_phone"]
+    else:
+        assert result["contact_channel"] == channel and messages == []
 
 
 @pytest.mark.parametrize("form_class", CONTACT_FORMS)
@@ -427,16 +440,14 @@ def test_contact_forms_ask_only_for_their_own_slots(
     store: str, form_class: type[FormValidationAction], channel: Any, known: str | None
 ) -> None:
     """required_slots (reads the stored contact preference): never raises, asks only for the
-    form's slots, says at most the notify form's 'email or phone, please', and writes nothing."""
+    form's slots, says nothing (the SDK calls it several times a turn) and writes nothing."""
     domain_slots = ["contact_channel", "contact_detail"]
     before = _store_checksum(store)
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(slots={"contact_channel": channel, "customer_email": known})
     slots = asyncio.run(form_class().required_slots(domain_slots, dispatcher, tracker, DOMAIN))
     assert set(slots) <= set(domain_slots)
-    assert set(said(dispatcher.messages, {"utter_notify_needs_email_or_phone"})) <= (
-        {"utter_notify_needs_email_or_phone"} if form_class is ValidateNotifyForm and channel == "chat" else set()
-    )
+    assert dispatcher.messages == []
     assert _store_checksum(store) == before
 
 
@@ -526,6 +537,42 @@ def test_form_run_with_any_filled_slots(
     assert {event["name"] for event in events} <= owned | {"requested_slot"}
     json.dumps(events)
     spoken = said(dispatcher.messages, allowed)
-    assert len(spoken) <= len(filled) + 1  # one per slot, plus notify's "email or phone" for chat
+    assert len(spoken) <= len(filled)  # at most one message per slot validated
     values = {event["name"]: event["value"] for event in events}
     assert not recorded or values.get("verification_failures")
+
+
+# --- notify_form: a back-in-stock notice needs an email or a phone --------------------------------
+
+
+@QUICK
+@given(said_chat=st.one_of(st.just("chat"), TYPED_CHANNELS.filter(lambda typed: typed[1] == "chat").map(
+    lambda typed: typed[0])))
+def test_notify_form_refuses_chat_once_and_asks_again(said_chat: str) -> None:
+    """Asked how to be told an item is back, "this chat" (button or words) is refused with one
+    explanation, and the channel is asked again, so a typed address is then read as an address
+    (not rejected as a phone number, as it was when "chat" stayed in the slot)."""
+    tracker = make_tracker(slots={"contact_channel": said_chat}, intent="contact_preference",
+                           events=[{"event": "slot", "name": "contact_channel", "value": said_chat}])
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidateNotifyForm().run(dispatcher, tracker, DOMAIN))
+    assert events == [{"event": "slot", "timestamp": None, "name": "contact_channel", "value": None}]
+    assert said(dispatcher.messages, {"utter_notify_needs_email_or_phone"}) == ["utter_notify_needs_email_or_phone"]
+
+
+@pytest.mark.parametrize(("stored", "asks"), [("chat", True), ("email", False), ("phone", False)])
+def test_notify_form_uses_a_stored_preference_only_if_a_notice_can_reach_it(
+    store: str, stored: str, asks: bool
+) -> None:
+    """A stored email or phone preference skips the questions; a stored "chat" preference cannot
+    carry a notice after the customer has left, so the questions are asked (the handoff form still
+    honours it)."""
+    with db.session_scope(store) as session:
+        customer = session.scalars(select(Customer).where(Customer.email == "dana@example.com")).one()
+        customer.preferred_contact = stored
+    tracker = make_tracker(slots={"customer_email": "dana@example.com"})
+    domain_slots = ["contact_channel", "contact_detail"]
+    notify = asyncio.run(ValidateNotifyForm().required_slots(domain_slots, CollectingDispatcher(), tracker, DOMAIN))
+    handoff = asyncio.run(ValidateHandoffForm().required_slots(domain_slots, CollectingDispatcher(), tracker, DOMAIN))
+    assert notify == (domain_slots if asks else [])
+    assert handoff == []
