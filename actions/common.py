@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,36 @@ from actions.store.db import session_scope
 
 logger = logging.getLogger(__name__)
 
-# House rule 11: after this many failed ownership checks in a conversation, lookups stop.
+# House rule 11: after this many failed ownership checks in a conversation, lookups stop for a
+# cool-off time (the same 30 minutes as the store-wide guessing lock in services/access.py).
 MAX_VERIFICATION_FAILURES = 3
+VERIFICATION_COOL_OFF = dt.timedelta(minutes=30)
+
+
+def failures_in_force(tracker: Tracker, now: float | None = None) -> int:
+    """Failed ownership checks that still count in this conversation.
+
+    Three failures lock lookups; the lock lasts :data:`VERIFICATION_COOL_OFF` from the failure
+    that set it (slot ``verification_locked_at``, epoch seconds), after which the conversation
+    starts again from zero. A lock without a known time stays in force: the safe side.
+    """
+    failures = int(tracker.get_slot("verification_failures") or 0)
+    locked_at = tracker.get_slot("verification_locked_at")
+    if failures < MAX_VERIFICATION_FAILURES or not isinstance(locked_at, int | float):
+        return failures
+    expired = (now or time.time()) - float(locked_at) >= VERIFICATION_COOL_OFF.total_seconds()
+    return 0 if expired else failures
 
 
 def lookups_locked(tracker: Tracker) -> bool:
-    """True once this conversation has used up its ownership checks (house rule 11)."""
-    return (tracker.get_slot("verification_failures") or 0) >= MAX_VERIFICATION_FAILURES
+    """True while this conversation's ownership checks are used up (house rule 11)."""
+    return failures_in_force(tracker) >= MAX_VERIFICATION_FAILURES
+
+
+def failure_slots(failures: int, now: float | None = None) -> dict[str, float | None]:
+    """The slot values recording ``failures`` failed checks, with the lock time once locked."""
+    locked_at = (now or time.time()) if failures >= MAX_VERIFICATION_FAILURES else None
+    return {"verification_failures": float(failures), "verification_locked_at": locked_at}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, lookups_locked
+from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, failure_slots, failures_in_force, lookups_locked
 from actions.services import handoff, orders, slack_handoff
 from actions.services.business_hours import by_when_phrase
 from actions.settings import Settings
@@ -289,7 +289,7 @@ class ActionTicketStatus(StoreAction):
     def handle(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
     ) -> list[EventType]:
-        failures = int(tracker.get_slot("verification_failures") or 0)
+        failures = failures_in_force(tracker)
         if failures >= MAX_VERIFICATION_FAILURES:
             dispatcher.utter_message(response="utter_offer_person_verification")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
@@ -300,7 +300,7 @@ class ActionTicketStatus(StoreAction):
             locked = failures >= MAX_VERIFICATION_FAILURES
             dispatcher.utter_message(response="utter_verification_locked" if locked else "utter_ticket_not_matched")
             return [SlotSet("ticket_ref", None), SlotSet("email", None),
-                    SlotSet("verification_failures", float(failures))]
+                    *(SlotSet(slot, value) for slot, value in failure_slots(failures).items())]
         dispatcher.utter_message(response=f"utter_ticket_status_{status.status}", **ticket_status_values(status,
                                  settings))
         return [SlotSet("customer_email", email)]

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from actions.common import (
     MAX_VERIFICATION_FAILURES,
     StoreAction,
+    failure_slots,
+    failures_in_force,
     lookups_locked,
     store_today,
     user_turns,
@@ -127,7 +129,7 @@ class ValidateOrderVerificationForm(FormValidationAction):
             if tracker.get_slot("customer_email") != email:
                 utter(dispatcher, greeting)
             return {"order_id": number, "email": email, "verified_order": number, "customer_email": email}
-        failures = int(tracker.get_slot("verification_failures") or 0) + 1
+        failures = failures_in_force(tracker) + 1
         if cooling_off:
             # Repeated guesses from other conversations: stop here too, and offer a person.
             failures = MAX_VERIFICATION_FAILURES
@@ -135,7 +137,7 @@ class ValidateOrderVerificationForm(FormValidationAction):
             dispatcher.utter_message(response="utter_verification_locked")
         else:
             dispatcher.utter_message(response="utter_verification_failed")
-        return {"order_id": None, "email": None, "verified_order": None, "verification_failures": float(failures)}
+        return {"order_id": None, "email": None, "verified_order": None, **failure_slots(failures)}
 
     def validate_order_id(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -208,7 +208,8 @@ def phone_shaped(value: str) -> bool:
 
 # --- order_verification_form -------------------------------------------------------------------
 
-VERIFY_SLOTS = {"order_id", "email", "verified_order", "customer_email", "verification_failures", "requested_slot"}
+VERIFY_SLOTS = {"order_id", "email", "verified_order", "customer_email", "verification_failures",
+                "verification_locked_at", "requested_slot"}
 VERIFY_SAYS = {
     "utter_invalid_order_id", "utter_invalid_email", "utter_verification_failed", "utter_verification_locked",
     "utter_store_unavailable", "utter_verified", "utter_verified_named", "utter_verified_returning",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from actions.common import VERIFICATION_COOL_OFF
 from actions.handoff import ActionHandoff
 from actions.services import feelings
 from actions.services.policies import topic_of
@@ -28,6 +30,7 @@ from actions.support import (
     ValidateOrderVerificationForm,
 )
 from tests.conftest import make_tracker
+from tests.test_domain import DOMAIN as FULL_DOMAIN
 from tests.test_e2e_rest import _store_checksum
 
 DOMAIN: dict[str, Any] = {"forms": {"order_verification_form": {"required_slots": ["order_id", "email"]}}}
@@ -161,13 +164,36 @@ def test_new_customer_is_greeted_by_name_without_welcome_back(store: str) -> Non
 def test_wrong_email_and_unknown_order_look_the_same(store: str, number: str, email: str) -> None:
     result, messages = validate("email", email, {"order_id": number})
     assert messages == ["utter_verification_failed"]
-    assert result == {"order_id": None, "email": None, "verified_order": None, "verification_failures": 1.0}
+    assert result == {"order_id": None, "email": None, "verified_order": None, "verification_failures": 1.0,
+                      "verification_locked_at": None}
 
 
-def test_third_failure_locks_lookups(store: str) -> None:
+def test_third_failure_locks_lookups_for_the_cool_off_time(store: str) -> None:
+    before = time.time()
     result, messages = validate("email", "sam@example.com", {"order_id": "10042", "verification_failures": 2.0})
     assert messages == ["utter_verification_locked"]
     assert result["verification_failures"] == 3.0
+    assert before <= result["verification_locked_at"] <= time.time()
+    minutes = int(VERIFICATION_COOL_OFF.total_seconds() // 60)
+    assert f"for {minutes} minutes" in FULL_DOMAIN["responses"]["utter_verification_locked"][0]["text"]
+
+
+@pytest.mark.asyncio
+async def test_the_lock_holds_during_the_cool_off_and_lifts_after_it(store: str) -> None:
+    form = ValidateOrderVerificationForm()
+    cool_off = VERIFICATION_COOL_OFF.total_seconds()
+    locked = {"verification_failures": 3.0, "verification_locked_at": time.time() - cool_off + 60}
+    assert await form.required_slots(["order_id", "email"], CollectingDispatcher(), make_tracker(slots=locked),
+                                     DOMAIN) == []
+    lifted = {"verification_failures": 3.0, "verification_locked_at": time.time() - cool_off - 1}
+    assert await form.required_slots(["order_id", "email"], CollectingDispatcher(), make_tracker(slots=lifted),
+                                     DOMAIN) == ["order_id", "email"]
+    # After the cool-off a wrong guess counts from zero again, and the owner gets through.
+    result, messages = validate("email", "sam@example.com", {"order_id": "10042", **lifted})
+    assert messages == ["utter_verification_failed"]
+    assert (result["verification_failures"], result["verification_locked_at"]) == (1.0, None)
+    result, messages = validate("email", "dana@example.com", {"order_id": "10042", **lifted})
+    assert result["verified_order"] == "10042"
 
 
 def test_guessing_across_conversations_is_stopped(store: str) -> None:
