@@ -324,3 +324,29 @@ def test_logs_hold_no_email_or_phone_in_clear(bot: Bot) -> None:
     text = "".join(path.read_text(errors="replace") for path in bot.logs.glob("*.log"))
     assert "dana@example.com" not in text
     assert "312 555 0199" not in text
+
+
+def test_guessing_order_numbers_does_not_work(bot: Bot) -> None:
+    """Someone who knows Sam's address tries order numbers through the real server.
+
+    Three misses stop the conversation; five in all stop the address from any conversation, so the
+    right number then reveals nothing either. Last in the module: it locks Sam's address for 30 minutes.
+    """
+    answers = []
+    for number in ("10001", "10002", "10003"):
+        bot.say("e2e-guess-1", f"where is order {number}?")
+        answers.append(_texts(bot.say("e2e-guess-1", "sam@example.com")))
+    assert "couldn't match" in answers[0] and "couldn't match" in answers[1]
+    assert "paused order and ticket lookups" in answers[2]
+    assert "check your identity another way" in _texts(bot.say("e2e-guess-1", "where is order 10061?"))
+
+    # A fresh conversation starts with fresh checks, but the address has a store-wide budget of 5
+    # misses (an earlier test in this module spent one of them).
+    for number in ("10004", "10005"):
+        bot.say("e2e-guess-2", f"where is order {number}?")
+        answer = _texts(bot.say("e2e-guess-2", "sam@example.com"))
+        assert "couldn't match" in answer or "paused order and ticket lookups" in answer
+    bot.say("e2e-guess-3", "where is order 10061?")  # now the address is cooling off everywhere
+    answer = _texts(bot.say("e2e-guess-3", "sam@example.com"))
+    assert "paused order and ticket lookups" in answer
+    assert "$429.00" not in answer and "cancel" not in answer.lower() and "Sam" not in answer
