@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from actions.services import slack_handoff
 from actions.services.slack_handoff import StaffSlackSettings, ThreadTicket
 from actions.store.db import session_scope
+from channels import rasa_fixes
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,12 @@ class SlackThreadRelayBroker(EventBroker):
     async def from_endpoint_config(
         cls, broker_config: EndpointConfig, event_loop: AbstractEventLoop | None = None
     ) -> SlackThreadRelayBroker:
-        """The broker from ``endpoints.yml`` (no options: the settings come from the environment)."""
+        """The broker from ``endpoints.yml`` (no options: the settings come from the environment).
+
+        Also gives the server Rasa's local fixes (``channels/rasa_fixes.py``): ``rasa shell``
+        loads this broker but none of our input channels.
+        """
+        rasa_fixes.install()
         settings = slack_handoff.live_settings()
         if settings is None:
             logger.info("Slack thread relay is off: live handoff in Slack is not configured.")

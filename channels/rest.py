@@ -19,6 +19,7 @@ from sanic import Blueprint
 from sanic.exceptions import InvalidUsage as BadRequest  # a 400 (Sanic 21.12 name)
 from sanic.request import Request
 
+from channels import rasa_fixes
 from channels.never_silent import never_silent
 
 EXPECTED = 'expected a JSON object like {"sender": "customer-1", "message": "hello"}'
@@ -41,6 +42,12 @@ class JsonRestInput(RestInput):
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> JsonRestInput:
+        """The channel (no options); the server gets Rasa's local fixes (``channels/rasa_fixes.py``)."""
+        rasa_fixes.install()
+        return cls()
 
     async def _extract_sender(self, req: Request) -> str | None:
         sender = json_object(req).get("sender")

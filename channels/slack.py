@@ -37,6 +37,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels import rasa_fixes
 from channels.never_silent import CountsReplies, never_silent
 from channels.settings import DEFAULT_SLACK_API_BASE_URL, slack_settings
 
@@ -95,6 +96,7 @@ class SlackChannel(SlackInput):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> SlackChannel:
         """Build the channel from the environment; ``credentials.yml`` carries no values for it."""
+        rasa_fixes.install()
         settings = slack_settings()
         if settings is None:
             logger.info("Slack channel disabled: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set.")

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -34,6 +34,7 @@ from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 from socketio import AsyncServer
 
+from channels import rasa_fixes
 from channels.never_silent import CountsReplies, never_silent
 from channels.settings import cors_origins
 
@@ -77,6 +78,12 @@ class WebChatInput(SocketIOInput):
     def name(cls) -> str:
         """Keep Rasa's channel name, so URLs and output-channel lookups stay ``socketio``."""
         return "socketio"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        """Rasa's options from ``credentials.yml``; the server gets Rasa's local fixes too."""
+        rasa_fixes.install()
+        return super().from_credentials(credentials)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Rasa's Socket.IO blueprint with our origin setting and session/message handlers."""
