@@ -4,11 +4,9 @@ Configured from the environment (:func:`channels.settings.slack_settings`), so
 ``credentials.yml`` needs no secrets and the channel is off, not broken, when Slack is not set
 up. Compared with the stock connector it
 
-- answers ``url_verification`` with ``{"challenge": ...}`` JSON, as Slack documents;
-- checks the signature (HMAC v0, five-minute window) before anything else, and answers a bad,
-  stale or missing one with 401;
-- drops every retry (any ``X-Slack-Retry-Num``), not only ``http_timeout`` ones, so no message
-  is answered twice (the cost: a message whose first delivery failed is not answered);
+- checks the signature first, drops every retry, wants a JSON object and answers
+  ``url_verification`` as Slack documents (``channels/slack_requests.py``, shared with the staff
+  channel);
 - answers in threads, one conversation per thread: the sender id is
   ``slack_<channel>_<thread ts>``, whoever writes in the thread;
 - ignores bot messages (``bot_id``, any ``subtype`` such as ``bot_message`` or
@@ -23,7 +21,6 @@ up. Compared with the stock connector it
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,11 +32,13 @@ from rasa.core.channels.slack import SlackBot, SlackInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels import rasa_fixes
 from channels.never_silent import CountsReplies, never_silent
 from channels.settings import DEFAULT_SLACK_API_BASE_URL, slack_settings
+from channels.slack_requests import bot_user_id, posted_by_a_bot, read_slack_request
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +117,7 @@ class SlackChannel(SlackInput):
     ) -> None:
         self.enabled = enabled
         self.api_base_url = api_base_url
+        self.verifier = SignatureVerifier(slack_signing_secret) if enabled else None
         super().__init__(
             slack_token,
             slack_channel,
@@ -147,12 +147,12 @@ class SlackChannel(SlackInput):
         event_type = event.get("type")
         if event_type not in {"message", "app_mention"}:
             return None
-        if event.get("subtype") or event.get("bot_id") or event.get("bot_profile"):
+        if posted_by_a_bot(event):
             return None
         text, user, channel, ts = (event.get(key) for key in ("text", "user", "channel", "ts"))
         if not all(isinstance(value, str) and value for value in (text, user, channel, ts)):
             return None
-        bot_user = self._bot_user(payload)
+        bot_user = bot_user_id(payload)
         if user == bot_user:
             return None
         in_support_channel = self.slack_channel is not None and channel == self.slack_channel
@@ -163,14 +163,6 @@ class SlackChannel(SlackInput):
             return None  # the `message` event for the same post is answered instead
         thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else ts
         return SlackTurn(text=text, user=user, channel=channel, thread_ts=thread_ts, bot_user=bot_user)
-
-    @staticmethod
-    def _bot_user(payload: dict[str, Any]) -> str | None:
-        authorizations = payload.get("authorizations")
-        if isinstance(authorizations, list) and authorizations and isinstance(authorizations[0], dict):
-            user = authorizations[0].get("user_id")
-            return user if isinstance(user, str) else None
-        return None
 
     def _turn_from_interaction(self, payload: dict[str, Any]) -> SlackTurn | None:
         """The user turn in a button click (``block_actions``), or ``None``."""
@@ -215,30 +207,11 @@ class SlackChannel(SlackInput):
                 {"error": "Slack is not configured on this server (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)."},
                 status=HTTPStatus.NOT_FOUND,
             )
-        if not self.is_request_from_slack_authentic(request):
-            return response.text("Missing, invalid or expired Slack signature.", status=HTTPStatus.UNAUTHORIZED)
-        retry = request.headers.get("X-Slack-Retry-Num")
-        if retry is not None:
-            logger.info(
-                "Dropping Slack retry #%s (%s): the first delivery is being answered.",
-                retry, request.headers.get("X-Slack-Retry-Reason", "no reason given"),
-            )
-            return response.text("", headers={"X-Slack-No-Retry": "1"})
-        media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        try:
-            if media_type == "application/json":
-                payload = json.loads(request.body or b"null")
-            elif media_type == "application/x-www-form-urlencoded":
-                payload = json.loads(request.form.get("payload") or "null")
-            else:
-                return response.text("Unsupported content type.", status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-        except ValueError:
-            return response.text("The body is not valid JSON.", status=HTTPStatus.BAD_REQUEST)
-        if not isinstance(payload, dict):
-            return response.text("The body is not a JSON object.", status=HTTPStatus.BAD_REQUEST)
+        assert self.verifier is not None
+        payload = read_slack_request(request, self.verifier, "the customer channel", allow_form=True)
+        if isinstance(payload, HTTPResponse):
+            return payload
         kind = payload.get("type")
-        if kind == "url_verification":
-            return response.json({"challenge": str(payload.get("challenge", ""))})
         if kind == "event_callback":
             turn = self._turn_from_event(payload)
         elif kind == "block_actions":

@@ -8,10 +8,9 @@ Rules it keeps:
 
 - off, not broken, without settings (``from_credentials`` with no staff channel): every request is
   answered 404 with what to set; a half-configured Slack refuses to start (ChannelSettingsError);
-- the Slack signature (HMAC v0 over ``v0:timestamp:body``, five-minute window, slack_sdk's
-  ``SignatureVerifier``) is checked before anything else; a bad, stale or missing one gets 401;
-- retries (``X-Slack-Retry-Num``) are dropped with ``X-Slack-No-Retry: 1``, so a reply is never
-  delivered twice; ``url_verification`` is answered with ``{"challenge": ...}``;
+- the signature is checked before anything else (401), retries are dropped so a reply is never
+  delivered twice, the body must be a JSON object, ``url_verification`` is answered
+  (``channels/slack_requests.py``, shared with the customer channel);
 - only human replies inside a thread of the staff channel count: bot messages (the assistant's own
   posts and relays), edits and other subtypes, top-level posts, other channels and unknown event
   types are ignored with 200;
@@ -40,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,6 +59,7 @@ from actions.services import slack_handoff
 from actions.services.handoff import STATUS_OPEN
 from actions.services.slack_handoff import StaffSlackSettings, ThreadTicket
 from actions.store.db import session_scope
+from channels.slack_requests import bot_user_id, posted_by_a_bot, read_slack_request
 
 logger = logging.getLogger(__name__)
 
@@ -137,33 +136,20 @@ class StaffSlackInput(InputChannel):
 
     # --- reading requests -------------------------------------------------------------------
 
-    def _authentic(self, request: Request) -> bool:
-        assert self.verifier is not None
-        try:
-            return self.verifier.is_valid(
-                body=request.body or b"",
-                timestamp=request.headers.get("X-Slack-Request-Timestamp"),
-                signature=request.headers.get("X-Slack-Signature"),
-            )
-        except ValueError:  # a timestamp that is not a number
-            return False
-
     def agent_reply(self, payload: dict[str, Any]) -> AgentReply | None:
         """The agent reply in an ``event_callback``, or ``None`` when the event is to be ignored."""
         assert self.settings is not None
         event = payload.get("event")
         if not isinstance(event, dict) or event.get("type") != "message":
             return None
-        if event.get("subtype") or event.get("bot_id") or event.get("bot_profile"):
+        if posted_by_a_bot(event):
             return None
         text, user, channel, ts, thread_ts = (event.get(key) for key in ("text", "user", "channel", "ts", "thread_ts"))
         if not all(isinstance(value, str) and value for value in (text, user, channel, ts, thread_ts)):
             return None
         if channel != self.settings.channel_id or thread_ts == ts:
             return None  # another channel, or a top-level post rather than a reply in a ticket thread
-        authorizations = payload.get("authorizations")
-        if (isinstance(authorizations, list) and authorizations and isinstance(authorizations[0], dict)
-                and authorizations[0].get("user_id") == user):
+        if bot_user_id(payload) == user:
             return None  # the bot's own message
         text = slack_text(text)
         return AgentReply(text=text, user=user, channel=channel, thread_ts=thread_ts) if text else None
@@ -176,20 +162,10 @@ class StaffSlackInput(InputChannel):
                           "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)."},
                 status=HTTPStatus.NOT_FOUND,
             )
-        if not self._authentic(request):
-            return response.text("Missing, invalid or expired Slack signature.", status=HTTPStatus.UNAUTHORIZED)
-        retry = request.headers.get("X-Slack-Retry-Num")
-        if retry is not None:
-            logger.info("Dropping Slack retry #%s on the staff channel: the first delivery is being handled.", retry)
-            return response.text("", headers={"X-Slack-No-Retry": "1"})
-        try:
-            payload = json.loads(request.body or b"null")
-        except ValueError:
-            return response.text("The body is not valid JSON.", status=HTTPStatus.BAD_REQUEST)
-        if not isinstance(payload, dict):
-            return response.text("The body is not a JSON object.", status=HTTPStatus.BAD_REQUEST)
-        if payload.get("type") == "url_verification":
-            return response.json({"challenge": str(payload.get("challenge", ""))})
+        assert self.verifier is not None
+        payload = read_slack_request(request, self.verifier, "the staff channel")
+        if isinstance(payload, HTTPResponse):
+            return payload
         reply = self.agent_reply(payload) if payload.get("type") == "event_callback" else None
         if reply is None:
             return response.text("")
