@@ -124,3 +124,17 @@ bench: seed $(MODEL)
 
 eval: $(MODEL)
 	$(PY) -m eval.run $(ARGS)
+
+# Load and soak over REST, written to the "Load and soak" section of docs/benchmarks.md.
+#   make load    50 concurrent conversations × 20 turns of service, sales and handoff; every reply checked,
+#                tickets counted in the store (bench/mix.py, about 3 minutes; `make test` runs the same as
+#                tests/test_load_e2e.py)
+#   make soak    a steady 3 messages/s for 10 minutes, RSS of both servers sampled and plotted to
+#                docs/soak.png (bench/soak.py, about 12 minutes: not part of `make test`)
+# ARGS passes options, e.g. make soak ARGS="--minutes 1" (a quick check), make load ARGS="--think 5".
+.PHONY: load soak
+load: $(MODEL)
+	$(PY) -m bench.mix $(ARGS)
+
+soak: $(MODEL)
+	$(PY) -m bench.soak $(ARGS)
