@@ -257,7 +257,8 @@ class ValidateTicketForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        if lookups_locked(tracker):
+        """Nothing to ask once lookups are locked, or about the ticket this conversation opened."""
+        if lookups_locked(tracker) or _asked_about_own_ticket(tracker) is not None:
             return []
         return domain_slots
 
@@ -280,6 +281,23 @@ class ValidateTicketForm(FormValidationAction):
         return {"email": email}
 
 
+def _own_ticket(session: Session, tracker: Tracker) -> handoff.TicketStatus | None:
+    """The ticket this conversation opened, when it is the one asked about (no other reference given)."""
+    own = handoff.conversation_ticket_status(session, tracker.sender_id)
+    reference = tracker.get_slot("ticket_ref")
+    return own if own is not None and (not reference or reference == own.reference) else None
+
+
+def _asked_about_own_ticket(tracker: Tracker) -> handoff.TicketStatus | None:
+    """:func:`_own_ticket` in a session of its own; ``None`` when the store cannot be read (then the
+    form asks for reference and email, and the status action reports the store problem)."""
+    try:
+        with session_scope() as session:
+            return _own_ticket(session, tracker)
+    except SQLAlchemyError:
+        return None
+
+
 class ActionTicketStatus(StoreAction):
     """The state of a ticket, only for the customer who owns it."""
 
@@ -294,7 +312,9 @@ class ActionTicketStatus(StoreAction):
             dispatcher.utter_message(response="utter_offer_person_verification")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
         reference, email = tracker.get_slot("ticket_ref"), tracker.get_slot("email")
-        status = handoff.ticket_status(session, reference or "", email or "")
+        # A ticket this conversation opened needs no proof: the conversation is the proof of ownership.
+        own = _own_ticket(session, tracker)
+        status = own or handoff.ticket_status(session, reference or "", email or "")
         if status is None:
             failures += 1
             locked = failures >= MAX_VERIFICATION_FAILURES
@@ -303,7 +323,7 @@ class ActionTicketStatus(StoreAction):
                     *(SlotSet(slot, value) for slot, value in failure_slots(failures).items())]
         dispatcher.utter_message(response=f"utter_ticket_status_{status.status}", **ticket_status_values(status,
                                  settings))
-        return [SlotSet("customer_email", email)]
+        return [] if own else [SlotSet("customer_email", email)]
 
 
 def ticket_status_values(status: handoff.TicketStatus, settings: Settings) -> dict[str, str]:

@@ -224,6 +224,25 @@ def test_request_for_a_person_stores_a_ticket_then_names_owner_and_time(bot: Bot
 OFFER_TEXTS = ("Would you like it?",)
 
 
+def test_details_with_nothing_waiting_for_them_get_a_question(bot: Bot) -> None:
+    """An address or a contact choice out of the blue: a question back, never silence or a false apology."""
+    for sender, text in (("e2e-bare-email", "dana@example.com"),
+                         ("e2e-bare-choice", '/contact_preference{"contact_channel": "chat"}')):
+        replies = bot.say(sender, text)
+        answer = _texts(replies)
+        assert "What would you like me to do with that?" in answer, answer
+        assert "isn't responding" not in answer
+        assert any(button["payload"] == "/request_human" for reply in replies for button in reply.get("buttons", []))
+
+
+def test_a_chat_ticket_is_shown_to_its_conversation_without_proof(bot: Bot) -> None:
+    bot.say("e2e-chat-ticket", "I want to talk to a person")
+    opened = _texts(bot.say("e2e-chat-ticket", '/contact_preference{"contact_channel": "chat"}'))
+    reference = next(word.strip(".,") for word in opened.split() if word.startswith("BD-"))
+    status = _texts(bot.say("e2e-chat-ticket", "what's happening with my ticket?"))
+    assert reference in status and "email" not in status.lower(), status
+
+
 def test_search_lists_real_laptops_with_price_and_stock(bot: Bot) -> None:
     answer = _texts(bot.say("e2e-search", "I need a laptop for video editing under 2000"))
     assert "Stratus 15 Creator Laptop: $1,649.00 (5 in stock)" in answer

@@ -20,6 +20,7 @@ from actions.handoff import (
     ActionManagerContact,
     ActionTicketStatus,
     ValidateHandoffForm,
+    ValidateTicketForm,
     clean_phone,
     handoff_channel,
 )
@@ -130,13 +131,37 @@ async def test_ticket_status_only_for_the_owner(store: str) -> None:
     tracker = make_tracker(slots={"contact_channel": "email", "contact_detail": "sam@example.com"})
     _, messages = await run(ActionHandoff(), tracker)
     reference = messages[0]["reference"]
+    # Asked from another conversation (a later visit): the email must match.
     _, wrong = await run(ActionTicketStatus(), make_tracker(slots={"ticket_ref": reference,
-                                                                    "email": "dana@example.com"}))
+                                                                    "email": "dana@example.com"}, sender_id="later"))
     assert [m["response"] for m in wrong] == ["utter_ticket_not_matched"]
     _, right = await run(ActionTicketStatus(), make_tracker(slots={"ticket_ref": reference,
-                                                                    "email": "sam@example.com"}))
+                                                                    "email": "sam@example.com"}, sender_id="later"))
     assert right[0]["response"] == "utter_ticket_status_open"
     assert right[0]["reference"] == reference
+
+
+@pytest.mark.asyncio
+async def test_the_conversation_that_opened_a_chat_ticket_sees_it_without_proof(store: str) -> None:
+    """A chat-only ticket has no email to check against: the conversation that opened it is the proof."""
+    events, messages = await run(ActionHandoff(), make_tracker(slots={"contact_channel": "chat"}, sender_id="chat-1"))
+    reference = messages[0]["reference"]
+    assert SlotSet("ticket_ref", reference) in events
+    form = ValidateTicketForm()
+    for slots in ({}, {"ticket_ref": reference}):
+        tracker = make_tracker(slots=slots, intent="ticket_status", sender_id="chat-1")
+        assert await form.required_slots(["ticket_ref", "email"], CollectingDispatcher(), tracker, DOMAIN) == []
+        events, [answer] = await run(ActionTicketStatus(), tracker)
+        assert (answer["response"], answer["reference"], events) == ("utter_ticket_status_open", reference, [])
+    # Another conversation, or another reference in this one, still needs reference and email.
+    elsewhere = make_tracker(slots={"ticket_ref": reference}, intent="ticket_status", sender_id="someone-else")
+    assert await form.required_slots(["ticket_ref", "email"], CollectingDispatcher(), elsewhere, DOMAIN) == [
+        "ticket_ref", "email"]
+    _, [refused] = await run(ActionTicketStatus(), elsewhere)
+    assert refused["response"] == "utter_ticket_not_matched"
+    other = make_tracker(slots={"ticket_ref": "BD-99999"}, intent="ticket_status", sender_id="chat-1")
+    assert await form.required_slots(["ticket_ref", "email"], CollectingDispatcher(), other, DOMAIN) == [
+        "ticket_ref", "email"]
 
 
 @pytest.mark.asyncio

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 
-from channels.never_silent import CountsReplies, honest_delay_text, never_silent, replies_sent
+from channels.never_silent import (
+    CountsReplies,
+    honest_delay_text,
+    never_silent,
+    no_answer_text,
+    replies_sent,
+    watch_action_failures,
+)
 from channels.settings import DEFAULT_REPLY_BUDGET_SECONDS, GuardSettings, guard_settings
 from channels.slack import SlackThreadOutput
 from channels.socketio import CountingSocketIOOutput
@@ -31,13 +39,46 @@ async def test_a_normal_turn_is_left_alone() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_silent_turn_gets_the_honest_message() -> None:
+async def test_a_silent_turn_is_a_gap_not_a_failure(caplog: pytest.LogCaptureFixture) -> None:
     async def silent(message: UserMessage) -> None:
         return None
 
     messages = await _turn(silent)
-    assert [m["text"] for m in messages] == [honest_delay_text(SETTINGS)]
-    assert "help@shop.example (9–5)" in messages[0]["text"]
+    assert [m["text"] for m in messages] == [no_answer_text()]
+    assert "isn't responding" not in messages[0]["text"]  # nothing failed: no false apology
+    assert "produced no reply (a dialogue gap)" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_failed_action_is_told_even_after_a_partial_answer() -> None:
+    """Rasa logs a failed action and carries on; the customer must not take a half answer for the whole."""
+
+    async def action_fails(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "Sorry about the trouble."})
+        logging.getLogger("rasa.core.processor").error(
+            "Encountered an exception while running action 'action_order_help'.Bot will continue, ...")
+
+    messages = await _turn(action_fails)
+    assert [m["text"] for m in messages] == ["Sorry about the trouble.", honest_delay_text(SETTINGS)]
+    assert "help@shop.example (9–5)" in messages[1]["text"]
+
+
+@pytest.mark.asyncio
+async def test_a_failure_in_another_conversation_is_not_this_turns() -> None:
+    other_failed = asyncio.Event()
+
+    async def elsewhere() -> None:  # not a guarded turn: another task outside the guard
+        logging.getLogger("rasa.core.processor").error("Encountered an exception while running action 'x'.")
+        other_failed.set()
+
+    async def answers(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "Hello!"})
+
+    watch_action_failures()
+    outside = asyncio.ensure_future(elsewhere())
+    assert [m["text"] for m in await _turn(answers)] == ["Hello!"]
+    await outside
+    assert other_failed.is_set()
 
 
 @pytest.mark.asyncio

@@ -425,6 +425,24 @@ def ticket_status(session: Session, reference: str, email: str) -> TicketStatus 
     ticket = session.scalars(select(Ticket).where(Ticket.reference == ref)).one_or_none()
     if ticket is None or ticket.customer is None or ticket.customer.email.strip().lower() != address:
         return None
+    return _status_of(ticket)
+
+
+def conversation_ticket_status(session: Session, conversation_id: str) -> TicketStatus | None:
+    """The status of the newest ticket opened in this conversation, or ``None``.
+
+    The conversation is the proof of ownership here: the customer in it is the one who asked for
+    the ticket, so neither reference nor email is needed (also for a chat-only ticket, which has no
+    email to check against).
+    """
+    ticket = session.scalars(
+        select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.created_at.desc(),
+                                                                               Ticket.id.desc()).limit(1)
+    ).one_or_none()
+    return None if ticket is None else _status_of(ticket)
+
+
+def _status_of(ticket: Ticket) -> TicketStatus:
     return TicketStatus(
         reference=ticket.reference,
         status=ticket.status,
