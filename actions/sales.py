@@ -27,11 +27,18 @@ from actions.store.models import Product
 UPSET = {"mild", "strong", "extreme"}
 
 
+def latest_text(tracker: Tracker) -> str:
+    """The words of the customer's latest message (a button's payload for a click)."""
+    return str((tracker.latest_message or {}).get("text") or "")
+
+
 def named_products(tracker: Tracker) -> list[str]:
-    """Every product named in the latest message, else the one discussed before."""
+    """Every product named in the latest message; else the one discussed before, when the message
+    refers back to it (a pronoun, a short follow-up, a button), never for a new question."""
     names = [e.get("value") for e in (tracker.latest_message or {}).get("entities", []) if e.get("entity") == "product"]
     names = [str(n) for n in names if n]
-    if not names and tracker.get_slot("product"):
+    text = latest_text(tracker)
+    if not names and tracker.get_slot("product") and (text.startswith("/") or shopping.refers_back(text)):
         names = [str(tracker.get_slot("product"))]
     return names
 
@@ -112,10 +119,16 @@ class ActionProductSearch(StoreAction):
     def handle(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
     ) -> list[EventType]:
-        text = (tracker.latest_message or {}).get("text") or ""
-        result = shopping.search_catalog(session, text[:500], settings.currency)
-        utter(dispatcher, result.answer)
-        return [SlotSet("product", result.hits[0].name)] if len(result.hits) == 1 else []
+        return search_and_answer(dispatcher, session, latest_text(tracker), settings)
+
+
+def search_and_answer(
+    dispatcher: CollectingDispatcher, session: Session, text: str, settings: Settings
+) -> list[EventType]:
+    """Answer from a catalog search; a single hit becomes the product being discussed."""
+    result = shopping.search_catalog(session, text[:500], settings.currency)
+    utter(dispatcher, result.answer)
+    return [SlotSet("product", result.hits[0].name)] if len(result.hits) == 1 else []
 
 
 class _ProductAction(StoreAction):
@@ -132,6 +145,10 @@ class _ProductAction(StoreAction):
     ) -> list[EventType]:
         names = named_products(tracker)
         if not names:
+            text = latest_text(tracker)
+            if text.strip() and not text.startswith("/") and not shopping.refers_back(text):
+                # A new question naming no product we know ("do you have any webcams?"): the catalog answers.
+                return search_and_answer(dispatcher, session, text, settings)
             dispatcher.utter_message(response="utter_ask_which_product")
             return []
         answer, product = self.answer(session, names[-1], settings)

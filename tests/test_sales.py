@@ -18,6 +18,7 @@ from actions.sales import (
     ActionRequestDiscount,
     make_offer,
 )
+from actions.services import shopping
 from actions.services.catalog import format_money, normalize_query, resolve_product
 from actions.settings import get_settings
 from actions.store import db
@@ -165,6 +166,32 @@ async def test_out_of_stock_gives_restock_date_and_alternative(store: str) -> No
     assert "next delivery is expected" in messages[0]["stock"]
     assert messages[1]["response"] == "utter_offer_notify"
     assert SlotSet("restock_pending", True) in events
+
+
+@pytest.mark.parametrize(("text", "back"), [
+    ("is it in stock?", True), ("how much is that one?", True), ("in stock?", True), ("/check_stock", True),
+    ("do you have any monitors?", False), ("any webcams left in the shop?", False), ("", True),
+])
+def test_a_message_refers_back_only_with_a_pronoun_or_as_a_short_follow_up(text: str, back: bool) -> None:
+    assert shopping.refers_back(text) is back
+
+
+@pytest.mark.asyncio
+async def test_a_new_question_is_answered_from_the_catalog_not_with_the_previous_product(store: str) -> None:
+    # Discussing the dock, then asking about monitors: the monitors, not the dock's stock.
+    _, messages = await run_action(ActionCheckStock(), product_tracker(
+        "check_stock", "do you have any monitors in stock?", product="Dock Pro USB-C"))
+    [message] = messages
+    assert message["response"] == "utter_search_results"
+    assert "Vista 27 4K Monitor" in message["results"] and "Dock Pro" not in message["results"]
+    # Something we don't carry gets what the catalog has closest, never the dock.
+    _, [nothing] = await run_action(ActionCheckStock(), product_tracker(
+        "check_stock", "got any webcams for video calls?", product="Dock Pro USB-C"))
+    assert nothing["response"].startswith("utter_search_") and "Dock Pro" not in str(nothing)
+    # Pointing back at the dock still means the dock.
+    _, [dock] = await run_action(ActionCheckStock(), product_tracker("check_stock", "is it in stock?",
+                                                                     product="Dock Pro USB-C"))
+    assert dock["response"] == "utter_stock" and dock["product_name"] == "Dock Pro USB-C"
 
 
 @pytest.mark.asyncio

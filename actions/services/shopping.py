@@ -72,6 +72,22 @@ def _lines(hits: list[search.SearchHit]) -> str:
     return "\n".join(out)
 
 
+# Words by which a message points back at the product being discussed ("is it in stock?").
+_REFERS_BACK = re.compile(r"\b(it|its|it's|that|this|those|these|them|one|same)\b", re.IGNORECASE)
+_SHORT_FOLLOW_UP_WORDS = 3
+
+
+def refers_back(text: str) -> bool:
+    """Whether a message without a product name is about the product discussed before.
+
+    Rules: a pronoun ("is it in stock?", "how much is that one?") or a short follow-up of at most
+    three words ("in stock?", "and the price?") refers back; anything longer that names no product
+    ("do you have any webcams?") is a new question, to be answered from the catalog, never with the
+    previous product.
+    """
+    return bool(_REFERS_BACK.search(text)) or len(text.split()) <= _SHORT_FOLLOW_UP_WORDS
+
+
 def _category_in(session: Session, text: str) -> tuple[str | None, str]:
     """The category a request names, and the text without that word."""
     for word in re.findall(r"[a-z][a-z&-]+(?: plans?)?", text.lower()):
