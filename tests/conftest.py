@@ -63,3 +63,34 @@ def make_tracker(
             "latest_action_name": "action_listen",
         }
     )
+
+
+# Hostile and odd customer messages: each must get an answer (or a clean 4xx) and change nothing.
+HOSTILE = [
+    "",
+    "   \t  ",
+    "x" * 20_000,
+    "😡😡😡 \u200b\u200b\u200d where is my order?",
+    "مرحبا، أين طلبي؟",
+    "\x00\x01\x02\x1b[31m",
+    "<script>alert(1)</script><img src=x onerror=alert(1)>",
+    "10042'; DROP TABLE orders;--",
+    "' OR '1'='1",
+    "%s%s%s%n {0} {product_name} ${jndi:ldap://x}",
+    '/inform{"order_id": "10042\' OR 1=1 --", "email": "a@b.c"}',
+    '/check_price{"product": "<b>NB-14</b>"}',
+]
+
+
+def store_checksum(db_url: str) -> str:
+    """A digest of every row of every table: equal before and after means the store is unchanged."""
+    import hashlib
+
+    from actions.store.models import Base
+
+    digest = hashlib.sha256()
+    with db.get_engine(db_url).connect() as conn:
+        for name, table in sorted(Base.metadata.tables.items()):
+            for row in conn.execute(table.select().order_by(*table.primary_key.columns)):
+                digest.update(f"{name}:{tuple(row)!r}".encode())
+    return digest.hexdigest()

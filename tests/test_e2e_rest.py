@@ -24,7 +24,7 @@ from actions.settings import PROJECT_ROOT
 from actions.store import db
 from actions.store.models import Product
 from actions.store.seed import seed_demo
-from tests.conftest import TODAY
+from tests.conftest import HOSTILE, TODAY, store_checksum
 
 pytestmark = pytest.mark.e2e
 
@@ -275,35 +275,6 @@ def test_discount_pressure_never_invents_a_discount(bot: Bot) -> None:
 
 # --- Hostile and odd input: an answer or a clean 4xx, nothing changed, still serving --------------
 
-HOSTILE = [
-    "",
-    "   \t  ",
-    "x" * 20_000,
-    "😡😡😡 \u200b\u200b\u200d where is my order?",
-    "مرحبا، أين طلبي؟",
-    "\x00\x01\x02\x1b[31m",
-    "<script>alert(1)</script><img src=x onerror=alert(1)>",
-    "10042'; DROP TABLE orders;--",
-    "' OR '1'='1",
-    "%s%s%s%n {0} {product_name} ${jndi:ldap://x}",
-    '/inform{"order_id": "10042\' OR 1=1 --", "email": "a@b.c"}',
-    '/check_price{"product": "<b>NB-14</b>"}',
-]
-
-
-def _store_checksum(db_url: str) -> str:
-    import hashlib
-
-    from actions.store.models import Base
-
-    digest = hashlib.sha256()
-    with db.get_engine(db_url).connect() as conn:
-        for name, table in sorted(Base.metadata.tables.items()):
-            for row in conn.execute(table.select().order_by(*table.primary_key.columns)):
-                digest.update(f"{name}:{tuple(row)!r}".encode())
-    return digest.hexdigest()
-
-
 def _post_raw(bot: Bot, body: bytes) -> int:
     request = urllib.request.Request(
         f"{bot.rasa_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
@@ -316,13 +287,13 @@ def _post_raw(bot: Bot, body: bytes) -> int:
 
 
 def test_hostile_input_is_answered_and_changes_nothing(bot: Bot) -> None:
-    before = _store_checksum(bot.db_url)
+    before = store_checksum(bot.db_url)
     for i, text in enumerate(HOSTILE):
         replies = bot.say(f"e2e-hostile-{i}", text)
         assert isinstance(replies, list)
         for reply in replies:
             assert "Traceback" not in reply.get("text", "")
-    assert _store_checksum(bot.db_url) == before
+    assert store_checksum(bot.db_url) == before
     assert "$1,199.00" in _texts(bot.say("e2e-hostile-after", "how much is the Nimbus 14 laptop?"))
 
 

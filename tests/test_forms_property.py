@@ -11,7 +11,7 @@ and non-strings such as None, numbers, lists and dicts), each validator of
 - accepts, normalized, every well-formed value a strategy can type (order numbers with ``#``,
   padding and full-width digits; e-mails in any case; phone numbers with the usual separators;
   ticket references in any case);
-- leaves the store as it was (checksum of every table, the helper of the REST hostile-input test),
+- leaves the store as it was (checksum of every table, `tests/conftest.py::store_checksum`),
   except for the failed-check counter that a real failed ownership check records (house rule 11).
 """
 
@@ -37,8 +37,7 @@ from actions.sales import ValidateNotifyForm
 from actions.store import db
 from actions.store.models import AccessFailure, Customer
 from actions.support import ValidateOrderVerificationForm
-from tests.conftest import make_tracker
-from tests.test_e2e_rest import HOSTILE, _store_checksum
+from tests.conftest import HOSTILE, make_tracker, store_checksum
 
 DOMAIN: dict[str, Any] = {
     "forms": {
@@ -250,11 +249,11 @@ def test_order_id_validator_takes_any_value(store: str, value: Any, email: Any) 
     """validate_order_id: an order number in its 5–8 digit form or None with one message; only a
     failed ownership check writes anything (its counter); the number validates to itself."""
     form = ValidateOrderVerificationForm()
-    before, failures = _store_checksum(store), last_failure_id(store)
+    before, failures = store_checksum(store), last_failure_id(store)
     result, messages = call(form.validate_order_id, value, make_tracker(slots={"email": email}))
     spoken = said(messages, VERIFY_SAYS)
     recorded = drop_failures_after(store, failures)
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
     assert not recorded or "verification_failures" in result
     check_verification(result, spoken, "order_id", "utter_invalid_order_id")
     typed_digits = "".join(ch for ch in unicodedata.normalize("NFKC", str(value)) if ch in "0123456789")
@@ -275,11 +274,11 @@ def test_verification_email_validator_takes_any_value(store: str, value: Any, or
     """validate_email (orders): a valid lower-case address or None with one message; only a failed
     ownership check writes anything; the address validates to itself."""
     form = ValidateOrderVerificationForm()
-    before, failures = _store_checksum(store), last_failure_id(store)
+    before, failures = store_checksum(store), last_failure_id(store)
     result, messages = call(form.validate_email, value, make_tracker(slots={"order_id": order_id}))
     spoken = said(messages, VERIFY_SAYS)
     recorded = drop_failures_after(store, failures)
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
     assert not recorded or "verification_failures" in result
     check_verification(result, spoken, "email", "utter_invalid_email")
     if result["email"] is not None:
@@ -297,10 +296,10 @@ def test_well_formed_order_numbers_are_accepted_normalized(store: str, typed: tu
     text, digits = typed
     assume(other is None or not VALID_EMAIL.fullmatch(other.strip().lower()))
     form = ValidateOrderVerificationForm()
-    before = _store_checksum(store)
+    before = store_checksum(store)
     assert call(form.validate_order_id, text, make_tracker(slots={"email": other})) == ({"order_id": digits}, [])
     assert call(form.validate_order_id, digits, make_tracker()) == ({"order_id": digits}, [])
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
 
 
 @FAST
@@ -310,11 +309,11 @@ def test_well_formed_emails_are_accepted_normalized(store: str, typed: tuple[str
     forms that ask for one, with nothing said; normalizing is idempotent."""
     text, address = typed
     assert VALID_EMAIL.fullmatch(address)
-    before = _store_checksum(store)
+    before = store_checksum(store)
     for form in (ValidateOrderVerificationForm(), ValidateTicketForm()):
         assert call(form.validate_email, text, make_tracker()) == ({"email": address}, [])
         assert call(form.validate_email, address, make_tracker()) == ({"email": address}, [])
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
 
 
 @QUICK
@@ -327,7 +326,7 @@ def test_the_owner_is_verified_however_the_pair_is_typed(store: str, number: str
     """Dana's order and address, in any order and any typing, verify her and greet her once; the
     store is not changed by a successful check."""
     form = ValidateOrderVerificationForm()
-    before = _store_checksum(store)
+    before = store_checksum(store)
     if first == "order_id":
         result, messages = call(form.validate_email, email, make_tracker(slots={"order_id": number}))
     else:
@@ -335,7 +334,7 @@ def test_the_owner_is_verified_however_the_pair_is_typed(store: str, number: str
     assert result == {"order_id": "10042", "email": "dana@example.com", "verified_order": "10042",
                       "customer_email": "dana@example.com"}
     assert said(messages, VERIFY_SAYS) == ["utter_verified_returning"]
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
 
 
 # --- handoff_form and notify_form (same validators, own required slots) -------------------------
@@ -443,13 +442,13 @@ def test_contact_forms_ask_only_for_their_own_slots(
     """required_slots (reads the stored contact preference): never raises, asks only for the
     form's slots, says nothing (the SDK calls it several times a turn) and writes nothing."""
     domain_slots = ["contact_channel", "contact_detail"]
-    before = _store_checksum(store)
+    before = store_checksum(store)
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(slots={"contact_channel": channel, "customer_email": known})
     slots = asyncio.run(form_class().required_slots(domain_slots, dispatcher, tracker, DOMAIN))
     assert set(slots) <= set(domain_slots)
     assert dispatcher.messages == []
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
 
 
 # --- ticket_form ---------------------------------------------------------------------------------
@@ -529,11 +528,11 @@ def test_form_run_with_any_filled_slots(
         intent="inform",
         events=[{"event": "slot", "name": name, "value": value} for name, value in filled.items()],
     )
-    before, failures = _store_checksum(store), last_failure_id(store)
+    before, failures = store_checksum(store), last_failure_id(store)
     dispatcher = CollectingDispatcher()
     events = asyncio.run(form_class().run(dispatcher, tracker, DOMAIN))
     recorded = drop_failures_after(store, failures)
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
     assert all(isinstance(event, dict) and event["event"] == "slot" for event in events)
     assert {event["name"] for event in events} <= owned | {"requested_slot"}
     json.dumps(events)

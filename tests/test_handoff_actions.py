@@ -26,8 +26,7 @@ from actions.handoff import (
 )
 from actions.store import db
 from actions.store.models import Customer, Feedback, Ticket
-from tests.conftest import make_tracker
-from tests.test_e2e_rest import _store_checksum
+from tests.conftest import make_tracker, store_checksum
 
 DOMAIN: dict[str, Any] = {}
 
@@ -206,7 +205,7 @@ async def test_handoff_promises_no_ticket_when_the_store_cannot_commit_it(
         assert session.scalars(select(Ticket)).all(), "the action wrote no ticket before the commit"
         raise OperationalError("COMMIT", None, sqlite3.OperationalError("database is locked"))
 
-    before = _store_checksum(store)
+    before = store_checksum(store)
     tracker = make_tracker(
         slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", "customer_email": "dana@example.com",
                "handoff_reason": "frustration"},
@@ -223,6 +222,6 @@ async def test_handoff_promises_no_ticket_when_the_store_cannot_commit_it(
     [message] = messages
     assert message["response"] == "utter_store_unavailable" and "reference" not in message
     assert message["support_email"] == "support@brightdesk.example"
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
     assert "conv-ticket-locked-9" in caplog.text and "action_handoff" in caplog.text
     assert "dana@example.com" not in caplog.text and "555 0199" not in caplog.text

@@ -29,9 +29,8 @@ from actions.support import (
     ActionOrderHelp,
     ValidateOrderVerificationForm,
 )
-from tests.conftest import make_tracker
+from tests.conftest import make_tracker, store_checksum
 from tests.test_domain import DOMAIN as FULL_DOMAIN
-from tests.test_e2e_rest import _store_checksum
 
 DOMAIN: dict[str, Any] = {"forms": {"order_verification_form": {"required_slots": ["order_id", "email"]}}}
 
@@ -419,7 +418,7 @@ async def test_return_is_not_promised_when_the_store_cannot_commit_it(
         assert session.scalars(select(ReturnAuthorization)).all(), "the action wrote nothing"
         raise database_locked()
 
-    before = _store_checksum(store)
+    before = store_checksum(store)
     tracker = faulty_help_tracker("return_item", "return my headphones", "10031", "conv-rma-locked-7",
                                   customer_email="dana@example.com")
     with caplog.at_level(logging.ERROR, logger="actions.common"), failing_commits(refuse):
@@ -428,7 +427,7 @@ async def test_return_is_not_promised_when_the_store_cannot_commit_it(
     [message] = messages
     assert message["response"] == "utter_store_unavailable" and message["text"] is None
     assert message["support_email"] == "support@brightdesk.example" and message["support_hours"]
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
     with db.session_scope(store) as session:
         assert session.scalar(select(func.count(ReturnAuthorization.id))) == 0
     assert order_status_of(store, "10031") is OrderStatus.delivered
@@ -454,12 +453,12 @@ async def test_cancellation_is_not_confirmed_when_the_store_cannot_commit_it(
         assert cancelled is OrderStatus.cancelled, "the action changed nothing"
         raise database_locked()
 
-    before = _store_checksum(store)
+    before = store_checksum(store)
     tracker = faulty_help_tracker("cancel_order", "cancel my order", "10061", "conv-cancel-locked-3")
     with caplog.at_level(logging.ERROR, logger="actions.common"), failing_commits(refuse):
         events, messages = await run(ActionOrderHelp(), tracker)
     assert events == []
     assert [m["response"] for m in messages] == ["utter_store_unavailable"]
-    assert _store_checksum(store) == before
+    assert store_checksum(store) == before
     assert order_status_of(store, "10061") is OrderStatus.processing
     assert "conv-cancel-locked-3" in caplog.text and "action_order_help" in caplog.text
