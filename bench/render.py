@@ -26,8 +26,8 @@ NOTES = {
         "draft metaschema on each call: about 30 ms per custom action call here, paid twice by a message that "
         "runs a form and an action. The stock bot runs no custom actions and never pays it. Since 2026-11-23 our "
         "server builds the validator once (`channels/rasa_fixes.py`, same verdicts and errors as rasa's method, "
-        "`tests/test_rasa_fixes.py`): 1.6 ms per call measured in the same conditions. Runs before that date "
-        "show the unpatched cost."
+        "`tests/test_rasa_fixes.py`): 1.6 ms per call measured in the same conditions. A run taken before that "
+        "fix (commit 6c29da0) shows the unpatched cost in the figures above; `make bench` refreshes them."
     ),
     "TEDPolicy": (
         "TED predicts each next action with a transformer over the dialogue history, once per action in the "
