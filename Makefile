@@ -1,5 +1,6 @@
 # Golden Rule: the one contract for people and CI.
 #   make run            install if needed, seed the store, train if data changed, start everything
+#                       (and keep it running: a server that dies is restarted, see scripts/run.sh)
 #   make shell          rasa shell with the action server running
 #   make test           lint, unit tests, data validation, training, test stories, end-to-end tests
 #   make import-catalog FILE=path/to/products.csv
@@ -44,8 +45,11 @@ $(STAMPS)/installed: requirements.txt requirements-dev.txt constraints.txt | $(P
 
 install: $(STAMPS)/installed
 
+# var/ holds customer data and secrets: created owner-only, tightened if it was not (scripts/private.sh),
+# and the store is written under umask 077 (0600). run.sh and shell.sh do the same for what they create.
 seed: install
-	$(PY) -m actions.cli seed
+	@source scripts/private.sh && private_var var
+	umask 077 && $(PY) -m actions.cli seed
 
 $(MODEL): $(TRAINING_INPUTS) | $(STAMPS)/installed
 	@echo "Training data or config changed: training $(MODEL)"
@@ -54,6 +58,8 @@ $(MODEL): $(TRAINING_INPUTS) | $(STAMPS)/installed
 
 train: seed $(MODEL)
 
+# Both scripts take GOLDEN_RULE_ACTION_TOKEN and GOLDEN_RULE_WIDGET_SECRET from the environment or
+# .env, else from var/secrets.env (generated on first use, kept, never printed).
 run: seed $(MODEL)
 	scripts/run.sh
 
