@@ -422,7 +422,8 @@ def production_endpoints(servers: Any) -> None:
     action server on the servers' own port. Call before ``start()``.
     """
     endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{servers.actions_port}/webhook"}
+    endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{servers.actions_port}/webhook",
+                                    "token": servers.action_token}
     store = endpoints.get("tracker_store") or {}
     if store.get("type") == "SQL" and store.get("dialect") == "sqlite":
         store["db"] = str(servers.workdir / "tracker.db")

@@ -6,7 +6,9 @@ started here is stopped by its own handle (terminate, then kill after a grace pe
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -28,14 +30,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+ACTION_TOKEN_ENV = "GOLDEN_RULE_ACTION_TOKEN"
+
+
+@functools.cache
+def action_token() -> str:
+    """The token of this run's action servers (one per benchmark process; never written anywhere)."""
+    return secrets.token_urlsafe(32)
+
+
 def quiet_env(**extra: str) -> dict[str, str]:
-    """The environment for rasa processes: no telemetry, quiet TensorFlow, plus ``extra``."""
+    """The environment for rasa processes: no telemetry, quiet TensorFlow, this run's action token, ``extra``."""
     return {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "RASA_TELEMETRY_ENABLED": "false",
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        ACTION_TOKEN_ENV: action_token(),
         **extra,
     }
 
@@ -103,7 +115,11 @@ class Server:
 def rasa_server(
     name: str, model: Path, cwd: Path, workdir: Path, action_port: int | None, env: dict[str, str]
 ) -> Server:
-    """A ``rasa run`` server with only the REST channel (and our action server if given)."""
+    """A ``rasa run`` server with only the REST channel (and our action server if given).
+
+    The endpoints file sends the action server's token: ``env``'s ``GOLDEN_RULE_ACTION_TOKEN``, the
+    value :func:`action_server` started with the same ``env`` requires.
+    """
     port = free_port()
     credentials = workdir / f"{name}-credentials.yml"
     credentials.write_text("rest:\n")
@@ -111,15 +127,23 @@ def rasa_server(
             "--credentials", str(credentials)]
     if action_port is not None:
         endpoints = workdir / f"{name}-endpoints.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+        endpoints.write_text(
+            f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n  token: "{env[ACTION_TOKEN_ENV]}"\n'
+        )
         args += ["--endpoints", str(endpoints)]
     return Server(name, args, cwd, env, workdir / f"{name}.log", f"http://127.0.0.1:{port}/")
 
 
 def action_server(name: str, cwd: Path, workdir: Path, env: dict[str, str]) -> Server:
-    """Our rasa-sdk action server on a free port."""
+    """Our action server on a free port, as ``make run`` starts it (``golden_rule.action_server``).
+
+    It binds 127.0.0.1 and takes calls only with ``env``'s ``GOLDEN_RULE_ACTION_TOKEN`` (see
+    :func:`quiet_env`); ``/health`` needs none.
+    """
+    if len(env.get(ACTION_TOKEN_ENV, "")) < 24:
+        raise ValueError(f"{name}: env has no {ACTION_TOKEN_ENV}; build it with quiet_env()")
     port = free_port()
-    args = [str(RASA), "run", "actions", "--actions", "actions", "--port", str(port)]
+    args = [sys.executable, "-m", "golden_rule.action_server", "--port", str(port)]
     return Server(name, args, cwd, env, workdir / f"{name}.log", f"http://127.0.0.1:{port}/health")
 
 

@@ -29,6 +29,25 @@ from tests.conftest import TODAY
 MODEL = PROJECT_ROOT / "models" / "golden-rule.tar.gz"
 RASA = Path(sys.executable).with_name("rasa")
 START_TIMEOUT = 300.0
+ACTION_TOKEN_ENV = "GOLDEN_RULE_ACTION_TOKEN"
+
+
+def new_action_token() -> str:
+    """A fresh shared token for one action server and the rasa server that calls it."""
+    return secrets.token_urlsafe(32)
+
+
+def action_server_args(port: int) -> list[str]:
+    """The action server as ``make run`` starts it (``golden_rule.action_server``: loopback, token required).
+
+    The token is not an argument: the launcher reads it from ``GOLDEN_RULE_ACTION_TOKEN``.
+    """
+    return [sys.executable, "-m", "golden_rule.action_server", "--port", str(port)]
+
+
+def action_endpoint_yaml(port: int, token: str) -> str:
+    """An endpoints file's ``action_endpoint`` for the action server on ``port`` (Rasa sends ``?token=``)."""
+    return f'action_endpoint:\n  url: "http://127.0.0.1:{port}/webhook"\n  token: "{token}"\n'
 
 
 def free_port() -> int:
@@ -74,7 +93,11 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 
 class BotServers:
-    """The action server and the rasa server (``credentials.yml``, ``--cors "*"`` as in ``make run``)."""
+    """The action server and the rasa server (``credentials.yml``, ``--cors "*"`` as in ``make run``).
+
+    The action server is ``golden_rule.action_server`` with a token of its own (``action_token``),
+    which the generated endpoints file (``endpoints``) sends.
+    """
 
     def __init__(self, workdir: Path, extra_env: Mapping[str, str] | None = None, enable_api: bool = False) -> None:
         if not MODEL.exists():
@@ -86,13 +109,18 @@ class BotServers:
         self.enable_api = enable_api
         # As in `make run`: the HTTP API is never on without a token (scripts/run.sh).
         self.api_token = secrets.token_urlsafe(24) if enable_api else ""
+        # As in `make run`: the action server takes calls with its token only, and the rasa server
+        # has the widget's signing secret (both generated per set of servers; extra_env may set them).
+        self.action_token = new_action_token()
         self.endpoints = workdir / "endpoints.yml"
-        self.endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n')
+        self.endpoints.write_text(action_endpoint_yaml(self.actions_port, self.action_token))
         self.env = {
             **os.environ,
             "GOLDEN_RULE_DB_URL": self.db_url,
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "RASA_TELEMETRY_ENABLED": "false",
+            ACTION_TOKEN_ENV: self.action_token,
+            "GOLDEN_RULE_WIDGET_SECRET": secrets.token_hex(32),
             **(extra_env or {}),
         }
         self._logs: list[IO[str]] = []
@@ -114,7 +142,7 @@ class BotServers:
         """Start the action server; retry when it dies early (others may be mid-edit in actions/)."""
         for attempt in range(1, attempts + 1):
             self.actions = subprocess.Popen(
-                [str(RASA), "run", "actions", "--actions", "actions", "--port", str(self.actions_port)],
+                action_server_args(self.actions_port),
                 cwd=PROJECT_ROOT, env=self.env, stdout=self._log("actions.log"), stderr=subprocess.STDOUT,
             )
             try:

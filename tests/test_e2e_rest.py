@@ -24,6 +24,7 @@ from actions.settings import PROJECT_ROOT
 from actions.store import db
 from actions.store.models import Product
 from actions.store.seed import seed_demo
+from tests.channel_servers import ACTION_TOKEN_ENV, action_endpoint_yaml, action_server_args, new_action_token
 from tests.conftest import HOSTILE, TODAY, store_checksum
 
 pytestmark = pytest.mark.e2e
@@ -76,12 +77,14 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
     with db.session_scope(db_url) as session:
         seed_demo(session, TODAY)
     actions_port, rasa_port = _free_port(), _free_port()
+    token = new_action_token()
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
-    env = {**os.environ, "GOLDEN_RULE_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    endpoints.write_text(action_endpoint_yaml(actions_port, token))
+    env = {**os.environ, "GOLDEN_RULE_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+           ACTION_TOKEN_ENV: token}
     logs = [open(workdir / name, "w") for name in ("actions.log", "rasa.log")]  # noqa: SIM115
     actions = subprocess.Popen(
-        [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+        action_server_args(actions_port),
         cwd=PROJECT_ROOT, env=env, stdout=logs[0], stderr=subprocess.STDOUT,
     )
     rasa = subprocess.Popen(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from actions.settings import PROJECT_ROOT
+from tests.channel_servers import ACTION_TOKEN_ENV, action_endpoint_yaml, action_server_args, new_action_token
 from tests.test_e2e_rest import MODEL, RASA, Bot, _free_port, _texts, _wait
 
 pytestmark = pytest.mark.e2e
@@ -32,14 +33,16 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     with db.session_scope(db_url) as session:
         seed_demo(session, TODAY)
     actions_port, rasa_port = _free_port(), _free_port()
+    token = new_action_token()
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp_path / "tracker.db"}"\n'
+        action_endpoint_yaml(actions_port, token)
+        + f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp_path / "tracker.db"}"\n'
     )
-    env = {**os.environ, "GOLDEN_RULE_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    env = {**os.environ, "GOLDEN_RULE_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+           ACTION_TOKEN_ENV: token}
     actions = subprocess.Popen(
-        [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+        action_server_args(actions_port),
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     rasa_cmd = [str(RASA), "run", "--model", str(MODEL), "--port", str(rasa_port), "--endpoints", str(endpoints),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,14 @@ import pexpect
 import pytest
 
 from actions.settings import PROJECT_ROOT
-from tests.channel_servers import MODEL, free_port, seeded_store
+from tests.channel_servers import (
+    ACTION_TOKEN_ENV,
+    MODEL,
+    action_endpoint_yaml,
+    free_port,
+    new_action_token,
+    seeded_store,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,11 +33,17 @@ def shell(tmp_path: Path) -> Iterator[pexpect.spawn]:
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make train` (make test does it first)")
     actions_port = free_port()
+    token = new_action_token()
     endpoints = tmp_path / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
+    endpoints.write_text(action_endpoint_yaml(actions_port, token))
     env = {
         **os.environ,
         "GOLDEN_RULE_DB_URL": seeded_store(tmp_path),
+        # Both secrets given, so shell.sh writes no var/secrets.env into the working copy; its
+        # action server logs into the temp folder.
+        ACTION_TOKEN_ENV: token,
+        "GOLDEN_RULE_WIDGET_SECRET": secrets.token_hex(32),
+        "ACTIONS_LOG": str(tmp_path / "actions-shell.log"),
         "ACTIONS_PORT": str(actions_port),
         "SHELL_PORT": str(free_port()),
         "ENDPOINTS": str(endpoints),
