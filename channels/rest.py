@@ -4,12 +4,23 @@ Rasa's stock ``RestInput`` calls ``request.json.get(...)``: a body that is a JSO
 nothing at all raises inside the handler and comes back as a 500. Here such a body gets a 400 that
 says what is expected, and the channel keeps Rasa's route (``/webhooks/rest/webhook``).
 
+The input gate's rules (``golden_rule/input_gate.py``) are checked here first, so an integrator
+hears what is wrong: a sender id that is missing, empty or outside the safe alphabet, or a message
+that is missing, not text, empty or malformed, gets a 400 naming the field; a message over the cap
+gets a 413. ``metadata`` must be a JSON object of at most 4 KB (400 otherwise) and
+``input_channel`` a short name. Nothing reaches the tracker store until all of that holds.
+
+The ``sender`` is a bearer credential: whoever knows it continues that conversation. REST is for
+server-to-server use; the integrator must issue an unguessable id per customer (docs/security.md).
+
 Never silent: a turn that fails, hangs or produces no reply gets an honest message with the
 direct support contact (``channels/never_silent.py``, shared with the widget and Slack).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,12 +28,16 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.exceptions import InvalidUsage as BadRequest  # a 400 (Sanic 21.12 name)
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 
 from channels import rasa_fixes
 from channels.never_silent import never_silent
+from channels.settings import guard_settings
+from golden_rule.input_gate import MAX_METADATA_BYTES, Refusal, check_sender, clean_message
 
 EXPECTED = 'expected a JSON object like {"sender": "customer-1", "message": "hello"}'
+INPUT_CHANNEL = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -51,23 +66,37 @@ class JsonRestInput(RestInput):
 
     async def _extract_sender(self, req: Request) -> str | None:
         sender = json_object(req).get("sender")
-        if sender is not None and not isinstance(sender, str | int):
-            raise BadRequest(f"'sender' must be a string: {EXPECTED}")
-        return None if sender is None else str(sender)
+        if isinstance(sender, int) and not isinstance(sender, bool):
+            sender = str(sender)
+        refusal = check_sender(sender)
+        if refusal is not None:
+            raise BadRequest(f"{refusal.detail}: {EXPECTED}")
+        return sender
 
     def _extract_message(self, req: Request) -> str | None:
-        message = json_object(req).get("message")
-        if message is not None and not isinstance(message, str):
-            raise BadRequest(f"'message' must be a string: {EXPECTED}")
-        return message
+        verdict = clean_message(json_object(req).get("message"), guard_settings().support_email)
+        if isinstance(verdict, Refusal):
+            error = PayloadTooLarge if verdict.status == 413 else BadRequest
+            raise error(f"{verdict.detail}: {EXPECTED}")
+        return verdict
 
     def _extract_input_channel(self, req: Request) -> str:
         channel = json_object(req).get("input_channel")
-        return channel if isinstance(channel, str) and channel else self.name()
+        return channel if isinstance(channel, str) and INPUT_CHANNEL.fullmatch(channel) else self.name()
 
     def get_metadata(self, request: Request) -> dict[str, Any] | None:
         metadata = json_object(request).get("metadata")
-        return metadata if isinstance(metadata, dict) else None
+        if metadata is None:
+            return None
+        if not isinstance(metadata, dict):
+            raise BadRequest(f"'metadata' must be a JSON object: {EXPECTED}")
+        try:
+            size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+        except (TypeError, ValueError, UnicodeEncodeError):
+            raise BadRequest("'metadata' must be well-formed JSON text") from None
+        if size > MAX_METADATA_BYTES:
+            raise PayloadTooLarge(f"'metadata' is larger than {MAX_METADATA_BYTES} bytes")
+        return metadata
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         return super().blueprint(never_silent(on_new_message))

@@ -65,6 +65,27 @@ def guard_settings(env: Mapping[str, str] | None = None) -> GuardSettings:
     )
 
 
+MIN_WIDGET_SECRET_CHARS = 32
+
+
+def widget_secret(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The key that signs the widget's session ids (``GOLDEN_RULE_WIDGET_SECRET``), or ``None`` when unset.
+
+    Every rasa replica must share it, and it must outlive a restart, or visitors lose their
+    conversation on reload (``make run`` generates one into ``var/secrets.env``). A value shorter
+    than 32 characters is an error: it would make session ids forgeable.
+    """
+    source = os.environ if env is None else env
+    raw = source.get("GOLDEN_RULE_WIDGET_SECRET", "").strip()
+    if not raw:
+        return None
+    if len(raw) < MIN_WIDGET_SECRET_CHARS:
+        raise ChannelSettingsError(
+            f"GOLDEN_RULE_WIDGET_SECRET must be at least {MIN_WIDGET_SECRET_CHARS} random characters"
+        )
+    return raw.encode()
+
+
 def cors_origins(env: Mapping[str, str] | None = None) -> str | list[str]:
     """The web origins allowed to open a Socket.IO connection (``GOLDEN_RULE_CORS_ORIGINS``).
 

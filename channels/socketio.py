@@ -12,17 +12,25 @@ Every turn is answered: the message handler is wrapped in the never-silent guard
 (``channels/never_silent.py``), so a dead, failing or hanging action server gets an honest
 message with the direct support contact instead of silence.
 
-It also refuses malformed input instead of crashing on it: a session id must look like one the
-widget makes (8–64 letters, digits, ``-`` or ``_``), and a message must be non-blank text.
+Conversation ids cannot be borrowed (docs/security.md): the server issues every session id
+(random, signed with ``GOLDEN_RULE_WIDGET_SECRET``), and a client may resume only an id that
+carries a valid signature, so ids cannot be guessed or made up. Each socket is bound to the one
+session it was given (for the life of the connection, which lives in this process), and its
+messages go into that conversation whatever ``session_id`` they claim; a socket that never asked
+for a session cannot post at all. Message text passes the input gate like every channel's
+(``channels/input_gate.py``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import inspect
 import json
 import logging
 import re
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,20 +44,45 @@ from socketio import AsyncServer
 
 from channels import rasa_fixes
 from channels.never_silent import CountsReplies, never_silent
-from channels.settings import cors_origins
+from channels.settings import cors_origins, widget_secret
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SESSION_ID = re.compile(r"([A-Za-z0-9_-]{24})\.([A-Za-z0-9_-]{22})")
 
 
-def valid_session_id(data: Any) -> str | None:
-    """The session id a client asked for, if it is a well-formed one; otherwise ``None``."""
-    if isinstance(data, dict):
-        session_id = data.get("session_id")
-        if isinstance(session_id, str) and SESSION_ID.match(session_id):
-            return session_id
-    return None
+class SessionIds:
+    """Issues and checks the widget's session ids: ``<24 random chars>.<22 chars of HMAC-SHA256>``.
+
+    The random part has 144 bits; the signature ties it to this shop's secret, so a client can
+    resume a session it was given but cannot make one up. Without a configured secret a random
+    one is used for this process (sessions then end when the server restarts; logged).
+    """
+
+    def __init__(self, secret: bytes | None) -> None:
+        if secret is None:
+            logger.warning("GOLDEN_RULE_WIDGET_SECRET is not set: widget sessions last only as long as this process")
+            secret = secrets.token_bytes(32)
+        self._secret = secret
+
+    def _signature(self, token: str) -> str:
+        digest = hmac.new(self._secret, token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:22]
+
+    def issue(self) -> str:
+        """A new session id."""
+        token = secrets.token_urlsafe(18)
+        return f"{token}.{self._signature(token)}"
+
+    def verified(self, data: Any) -> str | None:
+        """The ``session_id`` in ``data`` when it is one this server issued; otherwise ``None``."""
+        session_id = data.get("session_id") if isinstance(data, dict) else None
+        if not isinstance(session_id, str):
+            return None
+        match = SESSION_ID.fullmatch(session_id)
+        if match is None or not hmac.compare_digest(match.group(2), self._signature(match.group(1))):
+            return None
+        return session_id
 
 
 class CountingSocketIOOutput(CountsReplies, SocketIOOutput):
@@ -74,6 +107,11 @@ class EngineIOCorsBlueprint(SocketBlueprint):
 class WebChatInput(SocketIOInput):
     """Socket.IO input channel for the website widget (``web/``); see the module docstring."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bound_sessions: dict[str, str] = {}  # socket id -> the session id it was given
+        self.session_ids: SessionIds | None = None  # built with the blueprint (reads the secret)
+
     @classmethod
     def name(cls) -> str:
         """Keep Rasa's channel name, so URLs and output-channel lookups stay ``socketio``."""
@@ -91,6 +129,12 @@ class WebChatInput(SocketIOInput):
         sio = self.sio
         assert sio is not None
         sio.eio.cors_allowed_origins = cors_origins()
+        self.session_ids = SessionIds(widget_secret())
+
+        async def disconnect(sid: str) -> None:
+            self.bound_sessions.pop(sid, None)
+
+        sio.on("disconnect", handler=disconnect, namespace=self.namespace)
         sio.on("session_request", handler=self._session_request_handler(sio), namespace=self.namespace)
         guarded = never_silent(on_new_message)
         sio.on(self.user_message_evt, handler=self._message_handler(sio, guarded), namespace=self.namespace)
@@ -104,11 +148,15 @@ class WebChatInput(SocketIOInput):
 
     def _session_request_handler(self, sio: AsyncServer) -> Callable[[str, Any], Awaitable[None]]:
         async def session_request(sid: str, data: Any) -> None:
-            session_id = valid_session_id(data) or uuid.uuid4().hex
+            ids = self.session_ids
+            assert ids is not None, "blueprint() builds the session ids first"
+            session_id = ids.verified(data) or ids.issue()
             if self.session_persistence:
-                joined = sio.enter_room(sid, session_id, namespace=self.namespace)
-                if inspect.isawaitable(joined):  # python-socketio >= 5.10
-                    await joined
+                bound = self.bound_sessions.get(sid)
+                if bound and bound != session_id:
+                    await _maybe_await(sio.leave_room(sid, bound, namespace=self.namespace))
+                self.bound_sessions[sid] = session_id
+                await _maybe_await(sio.enter_room(sid, session_id, namespace=self.namespace))
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
 
         return session_request
@@ -121,14 +169,13 @@ class WebChatInput(SocketIOInput):
                 logger.warning("Ignoring a Socket.IO message that is not an object.")
                 return
             text = data.get("message")
-            if not isinstance(text, str) or not text.strip():
-                logger.debug("Ignoring an empty Socket.IO message.")
-                return
             if self.session_persistence:
-                sender_id = valid_session_id(data)
+                sender_id = self.bound_sessions.get(sid)
                 if sender_id is None:
-                    logger.warning("Ignoring a Socket.IO message without a valid session_id.")
+                    logger.warning("Ignoring a Socket.IO message from a socket that has no session.")
                     return
+                if data.get("session_id") not in (None, sender_id):
+                    logger.warning("A socket claimed another session id; its message goes to its own session.")
             else:
                 sender_id = sid
             metadata = data.get(self.metadata_key) or {}
@@ -140,7 +187,7 @@ class WebChatInput(SocketIOInput):
             if not isinstance(metadata, dict):
                 metadata = {}
             message = UserMessage(
-                text,
+                text if isinstance(text, str) else None,  # the input gate answers what is not text
                 CountingSocketIOOutput(sio, self.bot_message_evt),
                 sender_id,
                 input_channel=self.name(),
@@ -149,3 +196,9 @@ class WebChatInput(SocketIOInput):
             await on_new_message(message)
 
         return handle_message
+
+
+async def _maybe_await(result: Any) -> None:
+    """Await ``result`` when python-socketio returned a coroutine (>= 5.10 made room calls async)."""
+    if inspect.isawaitable(result):
+        await result

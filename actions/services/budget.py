@@ -88,7 +88,10 @@ _WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "five": 5, "te
 _AMOUNT = (
     r"(?P<{p}neg>(?<![\w.,])-\s*|minus\s+)?"
     r"(?P<{p}cur>\$|usd\s*|us\$)?\s*(?P<{p}neg2>-\s*)?"
-    r"(?:(?P<{p}num>\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.(?P<{p}frac>\d+))?|(?P<{p}word>a few|an?|one|two|three|five|ten)"
+    # A number starts only where a run of digits starts, and its parts are bounded, so a long run
+    # of digits costs linear time, not cubic (tests/test_regex_bounds.py).
+    r"(?:(?P<{p}num>(?<![\d,])(?:\d{{1,3}}(?:,\d{{3}}){{1,4}}|\d{{1,40}})(?![\d,]\d))(?:\.(?P<{p}frac>\d{{1,6}}))?"
+    r"|(?P<{p}word>a few|an?|one|two|three|five|ten)"
     r"(?=\s+(?:thousand|grand|million|mil|mill|billion)\b))"
     # The amount must end at a word boundary ("2kg" is a weight), except before "ish" ("1500ish").
     r"\s*(?P<{p}mult>k|thousand|grand|million|mill|mil|mn|m|billion|bn)?(?:\b|(?=ish\b))"
