@@ -10,12 +10,15 @@ from sqlalchemy.orm import Session
 
 from actions.common import StoreAction
 from actions.handoff import escalate
-from actions.services import feedback
+from actions.services import feedback, identity
 from actions.settings import Settings
 
 
 class ActionStoreFeedback(StoreAction):
-    """Store the rating (and comment); a low rating with a comment goes to a person as a ticket."""
+    """Store the rating (and comment); a low rating with a comment goes to a person as a ticket.
+
+    The rating is linked to a customer only when the customer is proven (a claimed address links nothing).
+    """
 
     def name(self) -> str:
         return "action_store_feedback"
@@ -26,7 +29,7 @@ class ActionStoreFeedback(StoreAction):
         text = (tracker.latest_message or {}).get("text") or ""
         rating = feedback.clean_rating(tracker.get_slot("rating")) or feedback.leading_rating(text)
         result = feedback.record_feedback(
-            session, tracker.sender_id, tracker.get_slot("customer_email"), rating,
+            session, tracker.sender_id, identity.proven_email(tracker), rating,
             feedback.comment_of(text, rating) if not text.startswith("/") else None,
         )
         done = [SlotSet("rating", None), SlotSet("feedback_pending", False)]

@@ -3,6 +3,13 @@
 The ticket is written (and committed by the action's unit of work) before the customer is told
 anything; if the store fails, :class:`~actions.common.StoreAction` tells the customer the honest
 situation with the direct support contact, never a made-up reference.
+
+Identity (house rule 11, :mod:`actions.services.identity`): only a proven customer's stored contact
+preference is used or changed. A claimed address reveals nothing stored (no stored phone, no
+preference) and changes nothing stored: the contact the customer types applies to this ticket only.
+A ticket lookup by reference + email shows that ticket's status; it proves who is asking only when
+the ticket's address was proven when the ticket was opened. Failed lookups count in the
+conversation and in the store (per reference and per address).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.common import MAX_VERIFICATION_FAILURES, StoreAction, failure_slots, failures_in_force, lookups_locked
-from actions.services import handoff, orders, slack_handoff
+from actions.services import access, handoff, identity, orders, slack_handoff
 from actions.services.business_hours import by_when_phrase
 from actions.settings import Settings
 from actions.store.db import session_scope
@@ -39,13 +46,16 @@ def transcript_of(events: list[dict[str, Any]], turns: int = TRANSCRIPT_TURNS) -
 
 
 def contact_for(session: Session, tracker: Tracker) -> tuple[str, str | None]:
-    """How the customer wants to hear back: what they said in this conversation, else what they
-    told us before (stored on the customer), else this chat."""
+    """How the customer wants to hear back: what they said in this conversation (a detail typed
+    before an idle gap does not count), else, for a proven customer only, what they told us before
+    (stored on the customer) or their proven address, else this chat."""
     channel = tracker.get_slot("contact_channel")
     if channel in handoff.CONTACT_CHANNELS:
-        detail = tracker.get_slot("contact_detail")
+        detail = identity.fresh(tracker, "contact_detail")
+        if channel == "email" and detail is None:
+            detail = identity.proven_email(tracker)
         return channel, (None if channel == "chat" else detail)
-    email = tracker.get_slot("customer_email")
+    email = identity.proven_email(tracker)
     stored = handoff.preferred_contact(session, email) if email else None
     if stored:
         return stored.channel, stored.detail
@@ -63,8 +73,12 @@ def escalate(
     With live handoff in Slack configured, the ticket is also posted to the staff channel as a
     thread; if that worked and the customer chose this chat, they hear that the person is joining
     this chat and the conversation is paused (``ConversationPaused``) until staff resolve it.
+
+    Identity: the ticket belongs to the proven customer (marked ``email_proven``), else to the
+    address the customer asked to be written to (not proven: it shows only this ticket's status
+    later); a proven customer's choice of channel is stored for next time, anyone else's is not.
     """
-    email = tracker.get_slot("customer_email")
+    email = identity.proven_email(tracker)
     channel, detail = contact_for(session, tracker)
     if channel != "chat" and not detail:
         channel, detail = "chat", None
@@ -75,6 +89,7 @@ def escalate(
         # The ticket belongs to the verified customer, else to the address they asked to be
         # written to: a status lookup later needs that same address (house rule 11).
         customer_email=email or (detail if channel == "email" else None),
+        email_proven=email is not None,
         contact_channel=channel,
         contact_detail=detail,
         summary=f"{reason.replace('_', ' ')}: {(tracker.latest_message or {}).get('text', '')[:300]}",
@@ -82,7 +97,7 @@ def escalate(
         now=dt.datetime.now(dt.timezone.utc),
     )
     if email and channel in handoff.CONTACT_CHANNELS and (channel != "email" or detail == email):
-        # House rule 9: what the customer chose is remembered for next time.
+        # House rule 9: what a proven customer chose is remembered for next time.
         handoff.set_preferred_contact(session, email, channel, detail)
     # The unit of work commits when the action returns; flush now so a failure surfaces here,
     # before the customer is told anything.
@@ -148,7 +163,12 @@ class ActionDeclineHandoff(Action):
 
 
 class ValidateHandoffForm(FormValidationAction):
-    """How the customer wants to hear back; asks only for what is not known yet."""
+    """How the customer wants to hear back; asks only for what is not known yet.
+
+    Known means said in this conversation, or stored for a *proven* customer; a claimed address
+    spares no question (its stored channel and phone are never used). A detail typed before an
+    idle gap is asked again.
+    """
 
     def name(self) -> str:
         return "validate_handoff_form"
@@ -164,8 +184,8 @@ class ValidateHandoffForm(FormValidationAction):
 
     @staticmethod
     def _stored_channel(tracker: Tracker) -> str | None:
-        """The verified customer's stored contact channel, if any (None also when the store fails)."""
-        email = tracker.get_slot("customer_email")
+        """The proven customer's stored contact channel, if any (None also when the store fails)."""
+        email = identity.proven_email(tracker)
         if not email:
             return None
         try:
@@ -184,7 +204,7 @@ class ValidateHandoffForm(FormValidationAction):
             return {"contact_channel": None}
         if channel == "chat":
             return {"contact_channel": "chat", "contact_detail": None}
-        known = tracker.get_slot("customer_email") if channel == "email" else None
+        known = identity.proven_email(tracker) if channel == "email" else None
         if known:
             return {"contact_channel": channel, "contact_detail": known}
         return {"contact_channel": channel}
@@ -192,6 +212,8 @@ class ValidateHandoffForm(FormValidationAction):
     def validate_contact_detail(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if not identity.typed_recently(tracker, slot_value):
+            return {"contact_detail": None}  # left from before an idle gap: ask again
         channel = tracker.get_slot("contact_channel")
         if channel == "email":
             email = orders.clean_email(slot_value)
@@ -269,6 +291,8 @@ class ValidateTicketForm(FormValidationAction):
         if reference is None:
             dispatcher.utter_message(response="utter_invalid_ticket_ref")
             return {"ticket_ref": None}
+        if not identity.typed_recently(tracker, reference):
+            return {"ticket_ref": None}  # left from before an idle gap: ask again
         return {"ticket_ref": reference}
 
     def validate_email(
@@ -278,6 +302,8 @@ class ValidateTicketForm(FormValidationAction):
         if email is None:
             dispatcher.utter_message(response="utter_invalid_email")
             return {"email": None}
+        if not identity.typed_recently(tracker, email):
+            return {"email": None}  # left from before an idle gap: ask again
         return {"email": email}
 
 
@@ -299,7 +325,15 @@ def _asked_about_own_ticket(tracker: Tracker) -> handoff.TicketStatus | None:
 
 
 class ActionTicketStatus(StoreAction):
-    """The state of a ticket, only for the customer who owns it."""
+    """The state of a ticket, only for the customer who owns it.
+
+    Rules: the conversation that opened the ticket sees it without a check; anyone else gives the
+    reference and the ticket's email. A failed check counts in the conversation (three lock its
+    lookups) and in the store per reference and per address (:mod:`actions.services.access`), so
+    guessing from fresh conversations stops too; while a key is locked nothing is looked up. A
+    match shows the status; it makes the requester proven only when the ticket's address was itself
+    proven when the ticket was opened, never on the strength of a typed address.
+    """
 
     def name(self) -> str:
         return "action_ticket_status"
@@ -311,19 +345,35 @@ class ActionTicketStatus(StoreAction):
         if failures >= MAX_VERIFICATION_FAILURES:
             dispatcher.utter_message(response="utter_offer_person_verification")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]
-        reference, email = tracker.get_slot("ticket_ref"), tracker.get_slot("email")
+        reference, email = tracker.get_slot("ticket_ref") or "", tracker.get_slot("email") or ""
         # A ticket this conversation opened needs no proof: the conversation is the proof of ownership.
         own = _own_ticket(session, tracker)
-        status = own or handoff.ticket_status(session, reference or "", email or "")
+        if own is not None:
+            utter_ticket_status(dispatcher, own, settings)
+            return []
+        keys = access.ticket_keys(reference, email)
+        cooling_off = access.locked(session, keys)
+        status = None if cooling_off else handoff.ticket_status(session, reference, email)
         if status is None:
-            failures += 1
+            if cooling_off:
+                # Repeated guesses from other conversations: stop here too, and offer a person.
+                failures = MAX_VERIFICATION_FAILURES
+            else:
+                access.record_failure(session, keys)
+                failures += 1
             locked = failures >= MAX_VERIFICATION_FAILURES
             dispatcher.utter_message(response="utter_verification_locked" if locked else "utter_ticket_not_matched")
             return [SlotSet("ticket_ref", None), SlotSet("email", None),
                     *(SlotSet(slot, value) for slot, value in failure_slots(failures).items())]
-        dispatcher.utter_message(response=f"utter_ticket_status_{status.status}", **ticket_status_values(status,
-                                 settings))
-        return [] if own else [SlotSet("customer_email", email)]
+        utter_ticket_status(dispatcher, status, settings)
+        if status.proves_email and identity.proven_email(tracker) != status.proves_email:
+            return [SlotSet(slot, value) for slot, value in identity.proof_slots(status.proves_email).items()]
+        return []
+
+
+def utter_ticket_status(dispatcher: CollectingDispatcher, status: handoff.TicketStatus, settings: Settings) -> None:
+    """Say a ticket's status: its state, owner and promised time (nothing about the customer)."""
+    dispatcher.utter_message(response=f"utter_ticket_status_{status.status}", **ticket_status_values(status, settings))
 
 
 def ticket_status_values(status: handoff.TicketStatus, settings: Settings) -> dict[str, str]:

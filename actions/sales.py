@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from actions.common import StoreAction, store_today, user_turns, utter
 from actions.handoff import HOW, ValidateHandoffForm, contact_for
-from actions.services import back_in_stock, catalog, handoff, offers, shopping
+from actions.services import back_in_stock, catalog, handoff, identity, offers, shopping
 from actions.services.orders import Answer
 from actions.settings import Settings
 from actions.store.models import Product
@@ -57,13 +57,18 @@ def utter_answer(dispatcher: CollectingDispatcher, answer: Answer, intent: str) 
 def make_offer(
     dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings, sku: str | None = None
 ) -> list[EventType]:
-    """Make the one relevant offer if the engine finds one now; log it; remember it is pending."""
+    """Make the one relevant offer if the engine finds one now; log it; remember it is pending.
+
+    Purchase history shapes the offer only for a proven customer (:func:`identity.proven_email`): a
+    claimed address gets the same offer as an anonymous visitor, so it reveals nothing owned.
+    """
     if tracker.get_slot("offer_made"):
         return []
+    email = identity.proven_email(tracker)
     complaint = any(turn.intent == "complain" for turn in user_turns(tracker))
     context = offers.OfferContext(
         conversation_id=tracker.sender_id,
-        customer_email=tracker.get_slot("customer_email"),
+        customer_email=email,
         product_sku=sku,
         offer_made=bool(tracker.get_slot("offer_made")),
         complaint_open=complaint or bool(tracker.get_slot("handoff_offered")),
@@ -72,7 +77,7 @@ def make_offer(
     offer = offers.pick_offer(session, context)
     if offer is None:
         return []
-    offers.record_offer(session, tracker.sender_id, offer, tracker.get_slot("customer_email"))
+    offers.record_offer(session, tracker.sender_id, offer, email)
     values = {"offer_name": offer.name, "offer_price": offer.price, "for_name": offer.for_name}
     if offer.promotion:
         dispatcher.utter_message(response="utter_offer_promotion", **values,
@@ -303,7 +308,13 @@ class ValidateNotifyForm(ValidateHandoffForm):
 
 
 class ActionBackInStock(StoreAction):
-    """Store a back-in-stock request with the contact the customer chose."""
+    """Store a back-in-stock request with the contact the customer chose.
+
+    Identity: the request is linked to a customer, and their stored preference used or updated,
+    only for a proven customer; otherwise the contact typed applies to this request alone. The
+    answer is the same whether or not the contact already waits for the product, so a typed
+    contact reveals nothing stored.
+    """
 
     def name(self) -> str:
         return "action_back_in_stock"
@@ -314,12 +325,11 @@ class ActionBackInStock(StoreAction):
         channel, detail = contact_for(session, tracker)
         match = catalog.resolve_product(session, tracker.get_slot("product") or "")
         sku = match.product.sku if match.product else ""
+        email = identity.proven_email(tracker)
         result = back_in_stock.request_back_in_stock(
-            session, sku, channel, detail, customer_email=tracker.get_slot("customer_email"),
-            conversation_id=tracker.sender_id,
+            session, sku, channel, detail, customer_email=email, conversation_id=tracker.sender_id,
         )
         if result.status.value in {"created", "already_requested"}:
-            email = tracker.get_slot("customer_email")
             if email and channel in {"email", "phone"}:
                 handoff.set_preferred_contact(session, email, channel, detail)
             dispatcher.utter_message(response="utter_notify_saved", product_name=result.name or "",

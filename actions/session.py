@@ -13,6 +13,13 @@ answered live in Slack (:func:`actions.services.slack_handoff.is_live`), ``pause
 slots. Rules: without Slack settings it never pauses; if the store cannot be read the session still
 starts (unpaused, logged), because a conversation that cannot start is worse than one that is not
 paused.
+
+Identity (house rule 11, :mod:`actions.services.identity`): a new session never carries over the
+proof (``customer_email``, ``verified_order``, ``proven_at``) nor what was typed to prove or to be
+reached (order number, email, ticket reference, contact detail), so a conversation id used again
+later shows nothing without a new proof. The security counters (``verification_failures``,
+``verification_locked_at``) are always carried over, even when the domain carries nothing else,
+so guessing does not start again from zero.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.services import slack_handoff
+from actions.services import identity, slack_handoff
 from actions.store.db import session_scope
 
 logger = logging.getLogger(__name__)
@@ -61,8 +68,7 @@ class ActionSessionStart(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         events: list[EventType] = [SessionStarted()]
-        if carries_over_slots(domain):
-            events.extend(SlotSet(name, value) for name, value in _slots(tracker).items() if value is not None)
+        events.extend(SlotSet(name, value) for name, value in carried_slots(tracker, domain).items())
         if live_handoff_open(tracker.sender_id):
             logger.info("session start of %s: a person owns it in Slack; the conversation stays paused",
                         tracker.sender_id)
@@ -71,5 +77,11 @@ class ActionSessionStart(Action):
         return events
 
 
-def _slots(tracker: Tracker) -> dict[str, Any]:
-    return dict(tracker.slots or {})
+def carried_slots(tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    """The slots the new session starts with: the security counters always; the rest when the domain
+    carries slots over, except the proof and the identity inputs; never an empty value."""
+    slots = {name: value for name, value in dict(tracker.slots or {}).items() if value is not None}
+    dropped = set(identity.PROOF_SLOTS) | set(identity.IDENTITY_INPUT_SLOTS)
+    if carries_over_slots(domain):
+        return {name: value for name, value in slots.items() if name not in dropped}
+    return {name: value for name, value in slots.items() if name in identity.SECURITY_SLOTS}

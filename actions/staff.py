@@ -110,9 +110,11 @@ def _age(created: dt.datetime, now: dt.datetime) -> str:
 
 
 def _customer(ticket: Ticket) -> str:
+    """Who the ticket is for; an address the customer only typed (not proven) is marked so."""
     if ticket.customer is None:
         return "(anonymous)"
-    return ticket.customer.name or ticket.customer.email
+    who = ticket.customer.name or ticket.customer.email
+    return who if ticket.email_proven else f"{ticket.customer.email} (not verified)"
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -171,6 +173,9 @@ def cmd_show(args: argparse.Namespace, settings: Settings, client: RasaClient) -
         ticket = _ticket(session, args.reference, open_only=False)
         customer = ticket.customer
         who = f"{customer.name or '(no name)'} <{customer.email}>" if customer else "(anonymous)"
+        if customer and not ticket.email_proven:
+            # A typed address, never proven: do not treat the ticket as that customer's account.
+            who = f"<{customer.email}> (address typed in the chat, not verified)"
         lines = [
             f"Ticket {ticket.reference} ({ticket.status})",
             f"reason:        {ticket.reason}",

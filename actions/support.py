@@ -30,7 +30,7 @@ from actions.common import (
 )
 from actions.handoff import escalate
 from actions.sales import make_offer
-from actions.services import access, feelings, orders, policies
+from actions.services import access, feelings, identity, orders, policies
 from actions.settings import Settings, get_settings
 from actions.store.db import session_scope
 
@@ -96,7 +96,13 @@ class ActionAcknowledge(Action):
 
 
 class ValidateOrderVerificationForm(FormValidationAction):
-    """Order number and email, checked together; three failed checks stop the lookups."""
+    """Order number and email, checked together; three failed checks stop the lookups.
+
+    A successful check is the proof of who the customer is (:mod:`actions.services.identity`): it
+    sets ``customer_email``, ``verified_order`` and ``proven_at``. Failed checks count in the
+    conversation and in the store (per order number and per address). A number or address typed
+    before an idle gap is not reused: the customer is asked again.
+    """
 
     def name(self) -> str:
         return "validate_order_verification_form"
@@ -115,20 +121,21 @@ class ValidateOrderVerificationForm(FormValidationAction):
     def _check(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, number: str, email: str
     ) -> dict[str, Any]:
+        keys = access.order_keys(number, email)
         try:
             with session_scope() as session:
-                cooling_off = access.locked(session, number, email)
+                cooling_off = access.locked(session, keys)
                 owned = not cooling_off and orders.verify_order(session, number, email)
                 greeting = orders.verified_greeting(session, number) if owned else None
                 if not owned and not cooling_off:
-                    access.record_failure(session, number, email)
+                    access.record_failure(session, keys)
         except SQLAlchemyError:
             utter_store_unavailable(dispatcher, get_settings())
             return {"order_id": None, "email": None, "requested_slot": None}
         if greeting:
-            if tracker.get_slot("customer_email") != email:
+            if identity.proven_email(tracker) != email:
                 utter(dispatcher, greeting)
-            return {"order_id": number, "email": email, "verified_order": number, "customer_email": email}
+            return {"order_id": number, "email": email, **identity.proof_slots(email, number)}
         failures = failures_in_force(tracker) + 1
         if cooling_off:
             # Repeated guesses from other conversations: stop here too, and offer a person.
@@ -146,11 +153,14 @@ class ValidateOrderVerificationForm(FormValidationAction):
         if number is None:
             dispatcher.utter_message(response="utter_invalid_order_id")
             return {"order_id": None}
-        if tracker.get_slot("verified_order") == number:
+        if not identity.typed_recently(tracker, number):
+            return {"order_id": None}  # left from before an idle gap: ask again
+        if identity.proven_order(tracker) == number:
             return {"order_id": number}
-        email = orders.clean_email(tracker.get_slot("email"))
+        email = orders.clean_email(identity.fresh(tracker, "email"))
         if email is None:
-            return {"order_id": number}
+            # An address typed before an idle gap is dropped, so the form asks for it again.
+            return {"order_id": number, **_dropped(tracker, "email")}
         return self._check(dispatcher, tracker, number, email)
 
     def validate_email(
@@ -160,10 +170,19 @@ class ValidateOrderVerificationForm(FormValidationAction):
         if email is None:
             dispatcher.utter_message(response="utter_invalid_email")
             return {"email": None}
-        number = orders.clean_order_number(tracker.get_slot("order_id"))
+        if not identity.typed_recently(tracker, email):
+            return {"email": None}  # left from before an idle gap: ask again
+        number = orders.clean_order_number(identity.fresh(tracker, "order_id"))
         if number is None:
-            return {"email": email}
+            # A number typed before an idle gap is dropped, so the form asks for it again.
+            return {"email": email, **_dropped(tracker, "order_id")}
         return self._check(dispatcher, tracker, number, email)
+
+
+def _dropped(tracker: Tracker, slot: str) -> dict[str, Any]:
+    """``{slot: None}`` when the slot holds a value typed before an idle gap, else nothing."""
+    value = tracker.get_slot(slot)
+    return {slot: None} if value is not None and not identity.typed_recently(tracker, value) else {}
 
 
 class ActionOrderHelp(StoreAction):
@@ -175,7 +194,7 @@ class ActionOrderHelp(StoreAction):
     def handle(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, settings: Settings
     ) -> list[EventType]:
-        number = tracker.get_slot("verified_order")
+        number = identity.proven_order(tracker)
         if lookups_locked(tracker) or not number:
             dispatcher.utter_message(response="utter_offer_person_verification")
             return [SlotSet("handoff_offered", True), SlotSet("handoff_reason", "verification_failed")]

@@ -21,6 +21,7 @@ import asyncio
 import inspect
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -207,7 +208,7 @@ def phone_shaped(value: str) -> bool:
 
 # --- order_verification_form -------------------------------------------------------------------
 
-VERIFY_SLOTS = {"order_id", "email", "verified_order", "customer_email", "verification_failures",
+VERIFY_SLOTS = {"order_id", "email", "verified_order", "customer_email", "proven_at", "verification_failures",
                 "verification_locked_at", "requested_slot"}
 VERIFY_SAYS = {
     "utter_invalid_order_id", "utter_invalid_email", "utter_verification_failed", "utter_verification_locked",
@@ -227,6 +228,7 @@ def check_verification(result: dict[str, Any], spoken: list[str], slot: str, rej
         # Verified: both halves normalized, the proven address kept, at most a greeting said.
         assert ORDER_NUMBER.fullmatch(result["verified_order"]) and result["order_id"] == result["verified_order"]
         assert VALID_EMAIL.fullmatch(result["email"]) and result["customer_email"] == result["email"]
+        assert abs(result["proven_at"] - time.time()) < 60  # the proof's time, for its expiry
         assert set(spoken) <= {"utter_verified", "utter_verified_named", "utter_verified_returning"}
     elif result[slot] is None:
         # Rejected: exactly one message saying why.
@@ -331,6 +333,7 @@ def test_the_owner_is_verified_however_the_pair_is_typed(store: str, number: str
         result, messages = call(form.validate_email, email, make_tracker(slots={"order_id": number}))
     else:
         result, messages = call(form.validate_order_id, number, make_tracker(slots={"email": email}))
+    assert result.pop("proven_at") <= time.time()
     assert result == {"order_id": "10042", "email": "dana@example.com", "verified_order": "10042",
                       "customer_email": "dana@example.com"}
     assert said(messages, VERIFY_SAYS) == ["utter_verified_returning"]
@@ -354,7 +357,7 @@ def test_contact_channel_validator_takes_any_value(
     validates to itself."""
     form = form_class()
     refuses_chat = form_class is ValidateNotifyForm
-    tracker = make_tracker(slots={"customer_email": known})
+    tracker = make_tracker(slots={"customer_email": known, "proven_at": time.time() if known else None})
     result, messages = call(form.validate_contact_channel, value, tracker)
     spoken = said(messages, CONTACT_SAYS | {"utter_notify_needs_email_or_phone"})
     assert set(result) <= {"contact_channel", "contact_detail"} and "contact_channel" in result
@@ -444,7 +447,7 @@ def test_contact_forms_ask_only_for_their_own_slots(
     domain_slots = ["contact_channel", "contact_detail"]
     before = store_checksum(store)
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(slots={"contact_channel": channel, "customer_email": known})
+    tracker = make_tracker(slots={"contact_channel": channel, "customer_email": known, "proven_at": time.time()})
     slots = asyncio.run(form_class().required_slots(domain_slots, dispatcher, tracker, DOMAIN))
     assert set(slots) <= set(domain_slots)
     assert dispatcher.messages == []
@@ -570,7 +573,7 @@ def test_notify_form_uses_a_stored_preference_only_if_a_notice_can_reach_it(
     with db.session_scope(store) as session:
         customer = session.scalars(select(Customer).where(Customer.email == "dana@example.com")).one()
         customer.preferred_contact = stored
-    tracker = make_tracker(slots={"customer_email": "dana@example.com"})
+    tracker = make_tracker(slots={"customer_email": "dana@example.com", "proven_at": time.time()})
     domain_slots = ["contact_channel", "contact_detail"]
     notify = asyncio.run(ValidateNotifyForm().required_slots(domain_slots, CollectingDispatcher(), tracker, DOMAIN))
     handoff = asyncio.run(ValidateHandoffForm().required_slots(domain_slots, CollectingDispatcher(), tracker, DOMAIN))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -37,6 +38,11 @@ async def run(action, tracker) -> tuple[list, list[dict]]:
     return events, dispatcher.messages
 
 
+def proven_dana() -> dict[str, Any]:
+    """The slots of a conversation where Dana has just proven who she is (order 10042 + her email)."""
+    return {"customer_email": "dana@example.com", "verified_order": "10042", "proven_at": time.time()}
+
+
 def user(text: str, intent: str) -> dict[str, Any]:
     return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}, "text": text}}
 
@@ -59,7 +65,7 @@ def test_phone_numbers(text: str, ok: bool) -> None:
 def test_email_channel_uses_the_verified_address_without_asking(store: str) -> None:
     form = ValidateHandoffForm()
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(slots={"customer_email": "dana@example.com"})
+    tracker = make_tracker(slots=proven_dana())
     result = form.validate_contact_channel("email", dispatcher, tracker, DOMAIN)
     assert result == {"contact_channel": "email", "contact_detail": "dana@example.com"}
 
@@ -73,7 +79,7 @@ async def test_chat_needs_no_detail_and_stored_preference_skips_the_questions(st
     ]
     with db.session_scope(store) as session:
         session.scalars(select(Customer).where(Customer.email == "dana@example.com")).one().preferred_contact = "phone"
-    known = make_tracker(slots={"customer_email": "dana@example.com"})
+    known = make_tracker(slots=proven_dana())
     assert await form.required_slots(["contact_channel", "contact_detail"], CollectingDispatcher(), known, DOMAIN) == []
 
 
@@ -91,7 +97,7 @@ def test_bad_contact_details_get_specific_messages(store: str) -> None:
 @pytest.mark.asyncio
 async def test_handoff_by_phone_stores_ticket_and_preference(store: str) -> None:
     tracker = make_tracker(
-        slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", "customer_email": "dana@example.com",
+        slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", **proven_dana(),
                "handoff_reason": "frustration"},
         events=[user("this is ridiculous", "complain"), user("+1 312 555 0199", "inform")],
     )
@@ -158,7 +164,7 @@ async def test_the_conversation_that_opened_a_chat_ticket_sees_it_without_proof(
         "ticket_ref", "email"]
     _, [refused] = await run(ActionTicketStatus(), elsewhere)
     assert refused["response"] == "utter_ticket_not_matched"
-    other = make_tracker(slots={"ticket_ref": "BD-99999"}, intent="ticket_status", sender_id="chat-1")
+    other = make_tracker(slots={"ticket_ref": "BD-9999999"}, intent="ticket_status", sender_id="chat-1")
     assert await form.required_slots(["ticket_ref", "email"], CollectingDispatcher(), other, DOMAIN) == [
         "ticket_ref", "email"]
 
@@ -207,7 +213,7 @@ async def test_handoff_promises_no_ticket_when_the_store_cannot_commit_it(
 
     before = store_checksum(store)
     tracker = make_tracker(
-        slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", "customer_email": "dana@example.com",
+        slots={"contact_channel": "phone", "contact_detail": "+1 312 555 0199", **proven_dana(),
                "handoff_reason": "frustration"},
         events=[user("this is ridiculous", "complain"), user("+1 312 555 0199", "inform")],
         sender_id="conv-ticket-locked-9",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -236,6 +238,7 @@ async def test_dana_gets_one_offer_for_what_she_owns_and_a_no_is_final(store: st
         {"event": "user", "text": "where is order 10042?", "parse_data": {"intent": {"name": "order_status"}}},
     ]
     tracker = make_tracker(slots={"verified_order": "10042", "customer_email": "dana@example.com",
+                                  "proven_at": time.time(),
                                   "feeling": "neutral"}, events=order_events)
     events, messages = await run_action(ActionOrderHelp(), tracker)
     assert messages[0]["response"] == "utter_order_status_late"
@@ -249,7 +252,8 @@ async def test_dana_gets_one_offer_for_what_she_owns_and_a_no_is_final(store: st
     with db.session_scope(store) as session:
         assert session.scalars(select(OfferLog.outcome)).all() == ["declined"]
         # Nothing more in this conversation, even if asked again.
-        again = make_tracker(slots={"customer_email": "dana@example.com", "feeling": "neutral"})
+        again = make_tracker(slots={"customer_email": "dana@example.com", "proven_at": time.time(),
+                                    "feeling": "neutral"})
         dispatcher = CollectingDispatcher()
         assert make_offer(dispatcher, again, session, get_settings()) == []
 
@@ -257,6 +261,7 @@ async def test_dana_gets_one_offer_for_what_she_owns_and_a_no_is_final(store: st
 @pytest.mark.asyncio
 async def test_no_offer_while_upset(store: str) -> None:
     tracker = make_tracker(slots={"verified_order": "10042", "customer_email": "dana@example.com",
+                                  "proven_at": time.time(),
                                   "feeling": "strong"},
                            events=[{"event": "user", "text": "where is it", "parse_data": {
                                "intent": {"name": "order_status"}}}])

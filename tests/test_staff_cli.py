@@ -100,6 +100,7 @@ def open_ticket(url: str, **overrides: Any) -> str:
         "conversation_id": "conv-42",
         "reason": "pricing",
         "customer_email": "dana@example.com",
+        "email_proven": True,
         "contact_channel": "phone",
         "contact_detail": "+1 312 555 0199",
         "summary": "Asks for a volume price on 10 Dock Pro.",

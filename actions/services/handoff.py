@@ -29,13 +29,11 @@ import datetime as dt
 import logging
 import re
 import unicodedata
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from actions.services.business_hours import (
     InvalidWorkingHours,
@@ -44,6 +42,7 @@ from actions.services.business_hours import (
     promised_reply_time,
     reply_target_hours,
 )
+from actions.services.references import new_reference
 from actions.settings import get_settings
 from actions.store.models import Customer, Staff, Ticket
 
@@ -75,11 +74,10 @@ REASONS = frozenset(REASON_SKILLS)
 
 CONTACT_CHANNELS = frozenset({"email", "phone", "chat"})
 
-# "BD-" and five digits: 10000 + the ticket's row id (so BD-10001 is the first ticket). Row ids are
-# unique by construction, which makes the reference collision-free without retries; after 89,999
-# tickets the number simply grows a sixth digit, which the pattern below accepts.
+# "BD-" and five random digits (BD-10427), drawn with ``secrets`` and unique (services/references.py):
+# a reference says nothing about the next one, so references cannot be walked. A nearly full range
+# grows a sixth digit, which the pattern below accepts.
 REFERENCE_PREFIX = "BD-"
-REFERENCE_OFFSET = 10000
 _REFERENCE = re.compile(r"^BD-([0-9]{5,9})$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().-]+$")
@@ -139,7 +137,11 @@ class ManagerContact:
 
 @dataclass(frozen=True)
 class TicketStatus:
-    """A ticket as its owner-verified customer may see it; times are aware UTC."""
+    """A ticket as its owner-verified customer may see it; times are aware UTC.
+
+    ``proves_email`` is the ticket's address when that address was proven in the conversation that
+    opened the ticket (so a match on reference + address proves the requester), else ``None``.
+    """
 
     reference: str
     status: str
@@ -149,6 +151,7 @@ class TicketStatus:
     promised_by: dt.datetime | None
     created_at: dt.datetime
     last_update: dt.datetime
+    proves_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,7 @@ def create_ticket(
     summary: str = "",
     transcript: str = "",
     skill: str | None = None,
+    email_proven: bool = False,
     now: dt.datetime,
 ) -> TicketReceipt:
     """Store an open ticket for a human in the caller's transaction and return what to tell the customer.
@@ -349,8 +353,11 @@ def create_ticket(
     - ``customer_email`` (optional: an anonymous visitor can still get help) links the ticket to the
       customer, creating a customer row for someone new, so that only this address can look the
       ticket up later; the channel is email/phone/chat, and an email contact defaults to that address;
-    - the owner and promised time come from :func:`assign_staff`; the reference is ``BD-`` +
-      (10000 + row id), unique without retries;
+    - ``email_proven`` says whether that address was proven in this conversation (order number +
+      email); only then does a later lookup by reference + address prove who is asking. Nothing of
+      the customer row is changed here: contact details typed for a ticket stay on the ticket;
+    - the owner and promised time come from :func:`assign_staff`; the reference is ``BD-`` + five
+      random digits, unique (:func:`~actions.services.references.new_reference`);
     - the same conversation asking again for the same reason while its ticket is open gets that
       ticket back instead of a duplicate (retries, double clicks);
     - nothing is committed here: if the caller's unit of work fails, no ticket exists.
@@ -377,8 +384,7 @@ def create_ticket(
     assignment = assign_staff(session, skill, now)
     customer = _get_or_create_customer(session, email) if email else None
     ticket = Ticket(
-        # A unique placeholder until the row id exists; replaced within the same flush sequence.
-        reference=f"new-{uuid.uuid4().hex[:16]}",
+        reference=new_reference(session, Ticket.reference, REFERENCE_PREFIX),
         conversation_id=conversation_id,
         reason=reason,
         customer=customer,
@@ -391,16 +397,10 @@ def create_ticket(
         status=STATUS_OPEN,
         created_at=stamp,
         updated_at=stamp,
+        email_proven=bool(email_proven and email),
     )
     session.add(ticket)
     session.flush()
-    reference = f"{REFERENCE_PREFIX}{REFERENCE_OFFSET + ticket.id}"
-    # A direct UPDATE naming updated_at too, so the column's onupdate does not overwrite ``now``.
-    session.execute(
-        update(Ticket).where(Ticket.id == ticket.id).values(reference=reference, updated_at=stamp),
-        execution_options={"synchronize_session": False},
-    )
-    set_committed_value(ticket, "reference", reference)
     logger.info(
         "ticket %s (%s) for %s assigned to staff %s",
         ticket.reference,
@@ -417,6 +417,9 @@ def ticket_status(session: Session, reference: str, email: str) -> TicketStatus 
     Rules: a malformed reference or e-mail returns ``None`` without touching the store; a ticket
     that does not exist, has no customer, or belongs to another address also returns ``None`` (the
     caller cannot tell which, so references cannot be probed). E-mails compare case-insensitively.
+    A match shows the ticket's status; it proves the requester's address only when the ticket says
+    that address was proven when it was opened (``proves_email``). Failed checks are counted by the
+    caller (:mod:`actions.services.access`).
     """
     ref = normalize_reference(reference)
     address = normalize_email(email)
@@ -425,7 +428,7 @@ def ticket_status(session: Session, reference: str, email: str) -> TicketStatus 
     ticket = session.scalars(select(Ticket).where(Ticket.reference == ref)).one_or_none()
     if ticket is None or ticket.customer is None or ticket.customer.email.strip().lower() != address:
         return None
-    return _status_of(ticket)
+    return _status_of(ticket, proves_email=address if ticket.email_proven else None)
 
 
 def conversation_ticket_status(session: Session, conversation_id: str) -> TicketStatus | None:
@@ -442,7 +445,7 @@ def conversation_ticket_status(session: Session, conversation_id: str) -> Ticket
     return None if ticket is None else _status_of(ticket)
 
 
-def _status_of(ticket: Ticket) -> TicketStatus:
+def _status_of(ticket: Ticket, proves_email: str | None = None) -> TicketStatus:
     return TicketStatus(
         reference=ticket.reference,
         status=ticket.status,
@@ -452,6 +455,7 @@ def _status_of(ticket: Ticket) -> TicketStatus:
         promised_by=_as_utc(ticket.promised_by),
         created_at=_as_utc(ticket.created_at),  # type: ignore[arg-type]
         last_update=_as_utc(ticket.updated_at),  # type: ignore[arg-type]
+        proves_email=proves_email,
     )
 
 
@@ -466,6 +470,7 @@ def set_preferred_contact(session: Session, email: str, channel: str, detail: st
     channel replaces ``Customer.phone``; the email channel uses the address on the account (a
     different address is refused, since the customer row has room for one); chat keeps no detail.
     Someone new gets a customer row. Raises :class:`InvalidContact` for anything else.
+    Callers pass only a *proven* address (actions/services/identity.py): a claimed one changes nothing.
     """
     address = normalize_email(email)
     if address is None:
@@ -483,7 +488,9 @@ def set_preferred_contact(session: Session, email: str, channel: str, detail: st
 
 
 def preferred_contact(session: Session, email: str) -> ContactPreference | None:
-    """The stored preference for ``email`` (with the phone or address it implies), or ``None``."""
+    """The stored preference for ``email`` (with the phone or address it implies), or ``None``.
+
+    Callers pass only a *proven* address: a claimed one must not reveal a stored phone."""
     address = normalize_email(email)
     if address is None:
         return None

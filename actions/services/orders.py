@@ -20,10 +20,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.services.catalog import format_money
+from actions.services.references import new_reference
 from actions.store.models import Order, OrderStatus, Policy, ReturnAuthorization
 
 ORDER_NUMBER = re.compile(r"^[0-9]{5,8}$")
@@ -33,7 +34,7 @@ EMAIL = re.compile(
     r"^(?!\.)(?!.*\.\.)[A-Za-z0-9._%+'-]{1,64}(?<!\.)@"
     r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$"
 )
-RMA_BASE = 10000
+RMA_PREFIX = "RMA-"
 
 _DAMAGED = re.compile(
     r"\b(broken|broke|crack\w*|damag\w*|smash\w*|dent\w*|scratch\w*|shatter\w*|bent|torn)\b", re.I
@@ -148,8 +149,8 @@ def order_status(session: Session, number: str, today: dt.date) -> Answer:
 
 
 def _next_rma_reference(session: Session) -> str:
-    highest = session.scalar(select(func.max(ReturnAuthorization.id))) or 0
-    return f"RMA-{RMA_BASE + highest + 1}"
+    """``RMA-`` + five random digits, unique (never sequential: one reference tells nothing of others)."""
+    return new_reference(session, ReturnAuthorization.reference, RMA_PREFIX)
 
 
 def _open_case(session: Session, order: Order, kind: str, resolution: str, conversation_id: str) -> ReturnAuthorization:

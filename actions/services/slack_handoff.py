@@ -147,6 +147,9 @@ def parent_message(ticket: Ticket, timezone: str) -> str:
     owner = f"{ticket.staff.name} ({ticket.staff.role})" if ticket.staff else "unassigned"
     customer = ticket.customer
     who = (f"{customer.name} <{customer.email}>" if customer.name else customer.email) if customer else "anonymous"
+    if customer and not ticket.email_proven:
+        # A typed address, never proven: staff must not treat the ticket as that customer's account.
+        who = f"{customer.email} (typed in the chat, not verified)"
     channel = ticket.contact_channel or "chat"
     contact = {
         "chat": "this chat: reply in this thread and the customer reads it live",

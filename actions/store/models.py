@@ -226,6 +226,10 @@ class Ticket(Base):
     # to their ticket by this pair, hence the index.
     slack_channel = Column(String(20), nullable=True)
     slack_thread_ts = Column(String(32), nullable=True)
+    # Whether the customer's email was proven (order number + email) in the conversation that opened
+    # the ticket. Only then does a later lookup by reference + email prove who the requester is
+    # (actions/services/identity.py); NULL (older tickets) counts as not proven.
+    email_proven = Column(Boolean, nullable=True, default=False)
 
     __table_args__ = (Index("ix_ticket_slack_thread", "slack_channel", "slack_thread_ts"),)
 
@@ -237,7 +241,8 @@ class Ticket(Base):
 # but never alters existing ones, so a store created before these columns existed gets them (and
 # their index) here, after every ``create_all``. Additive only: nothing is dropped or rewritten.
 _ADDED_COLUMNS: dict[str, list[Column]] = {"tickets": [Ticket.__table__.c.slack_channel,
-                                                      Ticket.__table__.c.slack_thread_ts]}
+                                                      Ticket.__table__.c.slack_thread_ts,
+                                                      Ticket.__table__.c.email_proven]}
 
 
 @event.listens_for(Base.metadata, "after_create")
