@@ -39,8 +39,13 @@ def test_every_record_is_masked_whoever_logs_it(caplog: pytest.LogCaptureFixture
         logging.getLogger("rasa.core.processor").exception("Encountered an exception while running action")
     configure_structlog(logging.INFO)  # as the rasa server does: structlog renders into stdlib records
     structlog.get_logger().error("rest.message.received.failure", text="sam@example.com here")
+    structlog.get_logger().error(
+        "processor.message.parse", parse_data_text="the zebra parcel",
+        parse_data_entities=[{"entity": "phone", "value": "+1 773 555 0188", "text": "+1 773 555 0188"}],
+    )
     text = caplog.text
-    assert "rest.message.received.failure" in text
+    assert "rest.message.received.failure" in text and "processor.message.parse" in text
+    assert "zebra" not in text and "0188" not in text
     assert "dana@example.com" not in text and "7946" not in text and "sam@example.com" not in text
     assert "[email]" in text and "[phone]" in text
     # The never-silent guard recognises Rasa's failure line by its prefix: still intact.
