@@ -351,7 +351,9 @@ class ActionTicketStatus(StoreAction):
         if own is not None:
             utter_ticket_status(dispatcher, own, settings)
             return []
-        keys = access.ticket_keys(reference, email)
+        # Only a well-formed pair is a guess worth counting store-wide (a malformed one reads nothing).
+        well_formed = handoff.normalize_reference(reference) is not None and orders.clean_email(email) is not None
+        keys = access.ticket_keys(reference, email) if well_formed else []
         cooling_off = access.locked(session, keys)
         status = None if cooling_off else handoff.ticket_status(session, reference, email)
         if status is None:
