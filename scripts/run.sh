@@ -27,6 +27,11 @@ WEB_BIND="${WEB_BIND:-127.0.0.1}"
 ACTIONS_BIND="${GOLDEN_RULE_ACTIONS_BIND:-127.0.0.1}"
 RESTART_LIMIT="${GOLDEN_RULE_RESTART_LIMIT:-5}"
 RESTART_WINDOW="${GOLDEN_RULE_RESTART_WINDOW:-600}"
+for setting in RESTART_LIMIT RESTART_WINDOW; do
+  case "${!setting}" in
+    '' | *[!0-9]* | 0) echo "GOLDEN_RULE_$setting must be a positive whole number, not '${!setting}'." >&2; exit 2 ;;
+  esac
+done
 # endpoints.yml reads the action server's port from the environment.
 export ACTIONS_PORT
 
