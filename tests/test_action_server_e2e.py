@@ -64,6 +64,23 @@ ATTACK = {
     },
 }
 ORDER_DETAILS = ("UPS", "1Z4E72A90342118866", "Nimbus 14 Laptop")
+# A call as the rasa server makes it for "how much is the Nimbus 14 laptop?" (public catalog data).
+PRICE_CALL = {
+    **ATTACK,
+    "next_action": "action_check_price",
+    "sender_id": "shopper",
+    "tracker": {
+        **ATTACK["tracker"],
+        "sender_id": "shopper",
+        "slots": {"product": "Nimbus 14 Laptop"},
+        "latest_message": {"text": "how much is the Nimbus 14 laptop?",
+                           "intent": {"name": "check_price", "confidence": 1.0},
+                           "entities": [{"entity": "product", "value": "Nimbus 14 Laptop"}]},
+    },
+}
+# Starting the rasa server takes one to three minutes on the shared 2-core machine; run.sh's tests
+# start it twice (once after the kill), beyond pytest's default 300 s.
+RUN_SH_TIMEOUT = 1200
 
 
 def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
@@ -189,10 +206,16 @@ def test_webhook_with_a_wrong_token_is_refused(action_server: ActionServer) -> N
 
 
 def test_webhook_with_the_token_runs_the_action(action_server: ActionServer) -> None:
-    """The rasa server (which holds the token) is trusted: the same call is answered."""
-    status, body = http("POST", f"{action_server.url}/webhook?token={action_server.token}", ATTACK)
+    """The rasa server (which holds the token) is trusted: its calls are answered.
+
+    (What an action then reveals is the actions' own business: with the token, the hand-made claim
+    above is still refused by the identity rule, so the price question shows the call went through.)
+    """
+    status, body = http("POST", f"{action_server.url}/webhook?token={action_server.token}", PRICE_CALL)
     assert status == 200
-    assert "UPS" in body
+    assert "$1,199.00" in body
+    status, body = http("POST", f"{action_server.url}/webhook?token={action_server.token}", ATTACK)
+    assert status == 200 and "events" in json.loads(body)
 
 
 def test_action_list_needs_the_token_and_health_does_not(action_server: ActionServer) -> None:
@@ -323,6 +346,7 @@ def say(rasa_port: int, sender: str, text: str) -> str:
     return " ".join(reply.get("text") or "" for reply in json.loads(body))
 
 
+@pytest.mark.timeout(RUN_SH_TIMEOUT)
 def test_make_run_restarts_a_dead_server_alone_and_keeps_var_private(tmp_path: Path) -> None:
     run = start_run_sh(working_copy(tmp_path), GOLDEN_RULE_RESTART_LIMIT="2")
     try:
@@ -373,6 +397,7 @@ def test_make_run_restarts_a_dead_server_alone_and_keeps_var_private(tmp_path: P
         run.stop()
 
 
+@pytest.mark.timeout(RUN_SH_TIMEOUT)
 def test_make_run_stops_everything_on_term(tmp_path: Path) -> None:
     """TERM (or Ctrl-C) stops all three servers, even while the rasa server is still loading."""
     run = start_run_sh(working_copy(tmp_path))
