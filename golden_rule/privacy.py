@@ -9,11 +9,12 @@ and the customer's own words in the log lines known to quote them (Rasa's "Recei
 :func:`install_log_privacy` applies it at two places, so nothing gets past:
 
 - Rasa's structured log events (structlog) hold the customer's words under keys such as
-  ``parse_data_text`` and ``user_text``, rendered unquoted in a terminal. Rasa passes those keys
-  through an anonymization pipeline obtained from its plugin hook ``get_anonymization_pipeline``
-  (``rasa.utils.log_utils._anonymizer``); :class:`RasaLogAnonymizer` is registered for that hook:
-  message texts become ``[message]``, and e-mails and phones inside entities, slots and events
-  are masked.
+  ``parse_data_text`` and ``user_text``, rendered unquoted in a terminal, so they cannot be found
+  reliably in the rendered line. :func:`mask_structlog_event` goes first in structlog's processor
+  chain: message texts become ``[message]``, and e-mails and phones inside entities, slots and
+  events are masked. (Rasa's own ``get_anonymization_pipeline`` plugin hook is not used: when it
+  answers, Rasa 3.6 also reads the whole tracker again on every turn for Rasa Pro's event
+  anonymization.)
 - every stdlib log record (Rasa's, rasa-sdk's, Sanic's, ours), through the logging module's record
   factory: the formatted message and any exception text are masked before a handler, filter or
   formatter sees them.
@@ -29,8 +30,6 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-
-import pluggy
 
 # Bounded repetitions and no nested quantifiers: linear in the length of the text.
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}")
@@ -69,34 +68,31 @@ def mask_value(value: Any, key: str | None = None) -> Any:
     return value
 
 
-class RasaLogAnonymizer:
-    """Rasa's log anonymization pipeline (the ``get_anonymization_pipeline`` plugin hook)."""
-
-    def log_run(self, value: Any) -> Any:
-        """Mask one value of a structured log event; Rasa calls it only for keys that carry text."""
-        if isinstance(value, str):
-            return "[message]" if value else value
-        return mask_value(value)
-
-
-class _RasaPrivacyPlugin:
-    """Registered with Rasa's plugin manager: answers its anonymization pipeline hook."""
-
-    pipeline = RasaLogAnonymizer()
-
-    @pluggy.HookimplMarker("rasa")
-    def get_anonymization_pipeline(self) -> RasaLogAnonymizer:
-        return self.pipeline
+def mask_structlog_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A structlog processor: every value of the event masked (message texts, e-mails, phones)."""
+    for key, value in event_dict.items():
+        if key == "event":
+            continue
+        if value is None or isinstance(value, str | int | float | bool | list | tuple | dict):
+            event_dict[key] = mask_value(value, key)
+        else:  # Rasa events, trackers, messages: rendered from their text form, masked here first
+            event_dict[key] = "[message]" if key in _TEXT_KEYS else mask(str(value))
+    return event_dict
 
 
-def _register_with_rasa() -> None:
+def _mask_structlog() -> None:
+    """Put :func:`mask_structlog_event` first in structlog's processor chain (in place, idempotent).
+
+    The chain is changed in place because loggers cached on first use hold the very same list;
+    a new ``structlog.configure`` would not reach them.
+    """
     try:
-        from rasa.plugin import plugin_manager
-    except ImportError:  # a process without rasa (the action server needs only rasa-sdk)
+        import structlog
+    except ImportError:  # pragma: no cover - rasa and rasa-sdk both depend on structlog
         return
-    manager = plugin_manager()
-    if not any(isinstance(plugin, _RasaPrivacyPlugin) for plugin in manager.get_plugins()):
-        manager.register(_RasaPrivacyPlugin())
+    processors = structlog.get_config()["processors"]
+    if mask_structlog_event not in processors and isinstance(processors, list):
+        processors.insert(0, mask_structlog_event)
 
 
 def _masked_record_factory(base: Any) -> Any:
@@ -119,7 +115,7 @@ def _masked_record_factory(base: Any) -> Any:
 def install_log_privacy() -> None:
     """Mask personal data in every log record this process creates from now on (idempotent)."""
     global _INSTALLED
-    _register_with_rasa()
+    _mask_structlog()
     factory = logging.getLogRecordFactory()
     if _INSTALLED or getattr(factory, "golden_rule_privacy", False):
         return

@@ -38,6 +38,7 @@ def test_every_record_is_masked_whoever_logs_it(caplog: pytest.LogCaptureFixture
     except ValueError:
         logging.getLogger("rasa.core.processor").exception("Encountered an exception while running action")
     configure_structlog(logging.INFO)  # as the rasa server does: structlog renders into stdlib records
+    install_log_privacy()  # as the server does, after Rasa configured its logging
     structlog.get_logger().error("rest.message.received.failure", text="sam@example.com here")
     structlog.get_logger().error(
         "processor.message.parse", parse_data_text="the zebra parcel",
