@@ -76,3 +76,17 @@ def test_building_a_channel_installs_the_fix_once(original: Any) -> None:
     JsonRestInput.from_credentials(None)
     JsonRestInput.from_credentials(None)
     assert RemoteAction._validate_action_result is rasa_fixes.validate_action_result
+
+
+def test_an_unencodable_sender_id_is_an_error_of_the_turn_not_the_end_of_the_server(tmp_path: Any) -> None:
+    """Rasa 3.6 took the UnicodeEncodeError for a missing schema and called sys.exit(1)."""
+    import asyncio
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    rasa_fixes.install()
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    with pytest.raises(UnicodeEncodeError):  # an exception the never-silent guard answers; not SystemExit
+        asyncio.run(store.retrieve("x-\udfff"))
+    assert asyncio.run(store.retrieve("a-fine-id")) is None  # and the store still works
