@@ -43,10 +43,16 @@ _QUOTED_MESSAGE = (
     # structlog console rendering and our own key=value lines: text='...' / text="..."
     re.compile(r"(\b(?:text|user_text|user_message|message)=')((?:[^'\\]|\\.)*)(')"),
     re.compile(r'(\b(?:text|user_text|user_message|message)=")((?:[^"\\]|\\.)*)(")'),
+    # Rasa's rule and memoization policies print dialogue states: "[state 3] user text: … | previous …"
+    re.compile(r"(user text: )(.*?)( \| |\\n|\n|$)", re.MULTILINE),
 )
 _INSTALLED = False
 # Keys whose value is a customer's (or the bot's) words, inside Rasa's structured events.
-_TEXT_KEYS = frozenset({"text", "user_text", "parse_data_text", "response_text", "user_message", "message"})
+# Slot values are included: free-text slots hold what the customer wrote (a feedback comment, a
+# contact detail).
+_TEXT_KEYS = frozenset(
+    {"text", "user_text", "parse_data_text", "response_text", "user_message", "message", "slot_values"}
+)
 
 
 def mask(text: str) -> str:
@@ -62,7 +68,11 @@ def mask_value(value: Any, key: str | None = None) -> Any:
     if isinstance(value, str):
         return "[message]" if key in _TEXT_KEYS and value else mask(value)
     if isinstance(value, dict):
-        return {name: mask_value(item, name if isinstance(name, str) else None) for name, item in value.items()}
+        # Inside a text-bearing key (slot values) every string is the customer's; elsewhere each key decides.
+        return {
+            name: mask_value(item, key if key in _TEXT_KEYS else (name if isinstance(name, str) else None))
+            for name, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [mask_value(item, key) for item in value]
     return value

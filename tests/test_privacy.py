@@ -21,6 +21,10 @@ from golden_rule.privacy import install_log_privacy, mask
         ('{"event": "rest.message.received.timeout", "text": "call me on 555 0147 0199"}',
          '{"event": "rest.message.received.timeout", "text": "[message]"}'),
         ("parsing.failed user_text='/inform{\"email\": \"d@e.com\"}'", "parsing.failed user_text='[message]'"),
+        ("[state 3] user text: call me about the zebra parcel | previous action name: action_listen",
+         "[state 3] user text: [message] | previous action name: action_listen"),
+        ('"current_states": "[state 1] user text: zebra crossing\\n[state 2] user text: hi | x"',
+         '"current_states": "[state 1] user text: [message]\\n[state 2] user text: [message] | x"'),
         ("ticket BD-10427, order 10042 at 2026-11-29 07:15:01", "ticket BD-10427, order 10042 at 2026-11-29 07:15:01"),
     ],
 )
@@ -51,3 +55,15 @@ def test_every_record_is_masked_whoever_logs_it(caplog: pytest.LogCaptureFixture
     assert "[email]" in text and "[phone]" in text
     # The never-silent guard recognises Rasa's failure line by its prefix: still intact.
     assert any(r.getMessage().startswith("Encountered an exception while running action") for r in caplog.records)
+
+
+def test_structured_values_are_masked_by_key() -> None:
+    from golden_rule.privacy import mask_value
+
+    assert mask_value({"feedback_comment": "never said if you ship to Canada"}, "slot_values") == {
+        "feedback_comment": "[message]"
+    }
+    assert mask_value([{"entity": "email", "value": "d@e.com", "text": "d@e.com"}]) == [
+        {"entity": "email", "value": "[email]", "text": "[message]"}
+    ]
+    assert mask_value({"intent": "greet", "confidence": 0.9}) == {"intent": "greet", "confidence": 0.9}
