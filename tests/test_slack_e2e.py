@@ -128,6 +128,19 @@ def test_question_is_answered_in_its_thread_one_conversation_per_thread(slack: S
     assert _user_texts(slack, f"slack_{CHANNEL}_{other}") == ["hello"]
 
 
+def test_a_message_over_the_cap_and_a_typed_command_are_answered_in_words(slack: Slack) -> None:
+    """The input gate (golden_rule/input_gate.py) works in Slack as everywhere: words, not silence."""
+    root = "1800000009.000100"
+    slack.send(message_event("I pasted my whole log: " + "error " * 1000, root))
+    reply = slack.api.wait_for_posts(in_thread(root))[0]
+    assert "longer than I can read" in reply.args["text"]
+    assert _user_texts(slack, f"slack_{CHANNEL}_{root}") == []  # refused before anything was stored
+    before = len(slack.api.posts(in_thread(root)))
+    slack.send(message_event("/restart", "1800000009.000200", thread_ts=root))
+    slack.api.wait_for_posts(in_thread(root), count=before + 1)
+    assert _user_texts(slack, f"slack_{CHANNEL}_{root}") == ["restart"]
+
+
 def test_a_button_click_answers_in_the_thread(slack: Slack) -> None:
     root = "1800000003.000100"
     payload = {
