@@ -14,7 +14,7 @@ Rules (house rule "bad input gets a clear answer and changes nothing"):
   :data:`MAX_MESSAGE_CHARS` (checked before any other work, so a megabyte costs nothing).
 - **Slash commands** (``/intent{...}``) are how Rasa's buttons send an intent. A customer may send
   only the ones our own buttons send: a customer intent of the contract with, at most, a
-  ``contact_channel`` (email, phone, chat) or a ``rating`` (1–5). Anything else starting with ``/``
+  ``contact_channel`` (email, phone, chat), a ``rating`` (1–5) or a ``product`` name. Anything else starting with ``/``
   (``/restart``, ``/session_start``, ``/EXTERNAL_…``, other entities or slot values, confidence
   suffixes) is not a command: the slash is dropped and the rest is read as ordinary words.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_MESSAGE_CHARS = 2000
@@ -43,10 +44,13 @@ CUSTOMER_INTENTS = frozenset(
     product_info check_stock check_price compare_products request_discount buy_product give_feedback
     contact_preference inform""".split()
 )
-# Entities a payload may carry, with the values our buttons send.
-PAYLOAD_ENTITIES: dict[str, frozenset[str]] = {
-    "contact_channel": frozenset({"email", "phone", "chat"}),
-    "rating": frozenset({"1", "2", "3", "4", "5"}),
+# Entities a payload may carry, with the values our buttons send: the contact channels, the
+# ratings, and a product name (the price and stock actions offer the candidates of an ambiguous
+# name as buttons; a product name is what the customer could have typed anyway).
+PAYLOAD_ENTITIES: dict[str, Callable[[str], bool]] = {
+    "contact_channel": frozenset({"email", "phone", "chat"}).__contains__,
+    "rating": frozenset({"1", "2", "3", "4", "5"}).__contains__,
+    "product": lambda name: 0 < len(name) <= 120 and name.isprintable() and not name.startswith("/"),
 }
 _PAYLOAD = re.compile(r"/([a-z_]{1,40})(\{[^{}]{0,200}\})?")
 _KEEP_FORMAT_CHARS = {"\u200d"}  # zero-width joiner: part of emoji sequences
@@ -139,7 +143,7 @@ def is_customer_payload(text: str) -> bool:
     except ValueError:
         return False
     return isinstance(entities, dict) and all(
-        name in PAYLOAD_ENTITIES and isinstance(value, str) and value in PAYLOAD_ENTITIES[name]
+        name in PAYLOAD_ENTITIES and isinstance(value, str) and PAYLOAD_ENTITIES[name](value)
         for name, value in entities.items()
     )
 

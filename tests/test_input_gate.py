@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,13 @@ def _domain_payloads() -> list[str]:
     return payloads
 
 
+@pytest.mark.parametrize("name", ["Vista 27 Pro 5K Monitor", "Nimbus 14 Laptop", "Café Chair ünï"])
+def test_the_product_buttons_of_the_price_action_pass_unchanged(name: str) -> None:
+    # As actions/sales.py builds them for an ambiguous product name.
+    payload = f"/check_price{json.dumps({'product': name})}"
+    assert clean_message(payload, SUPPORT) == payload
+
+
 def test_every_button_payload_of_the_domain_passes_unchanged() -> None:
     payloads = _domain_payloads()
     assert payloads, "the domain has buttons"
@@ -113,6 +121,8 @@ def test_every_button_payload_of_the_domain_passes_unchanged() -> None:
         ('/contact_preference{"contact_channel": "+1 555"}', 'contact_preference{"contact_channel": "+1 555"}'),
         ('/give_feedback{"rating": "5", "x": true}', 'give_feedback{"rating": "5", "x": true}'),
         ("/affirm@1.0", "affirm@1.0"),
+        ('/check_price{"product": "/restart"}', 'check_price{"product": "/restart"}'),
+        ('/check_price{"product": "x", "order_id": "10042"}', 'check_price{"product": "x", "order_id": "10042"}'),
         ('/verified_order{"verified_order": "10042"}', 'verified_order{"verified_order": "10042"}'),
     ],
 )
