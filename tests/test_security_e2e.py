@@ -154,7 +154,8 @@ def _widget_exchange(servers: BotServers, steps: list[tuple[str, dict[str, Any]]
             else:
                 await asyncio.sleep(0)  # nothing expected; the caller checks the tracker store
         finally:
-            await client.disconnect()
+            # abort: a graceful polling disconnect waits out the server's long-poll (about 25 s).
+            await client.eio.disconnect(abort=True)
         return texts
 
     return asyncio.run(run())

@@ -146,7 +146,7 @@ def test_socketio_reply_reaches_a_persistent_session(servers: BotServers) -> Non
                                                "session_id": "e2e-socket-session-1"})
             await asyncio.wait_for(got_reply.wait(), 120)
         finally:
-            await client.disconnect()
+            await client.eio.disconnect(abort=True)  # a graceful polling disconnect waits out a long-poll
         return replies
 
     replies = asyncio.run(talk())
