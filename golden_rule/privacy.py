@@ -55,8 +55,13 @@ _TEXT_KEYS = frozenset(
 )
 
 
+# Secrets in URLs (Rasa's connection errors quote the action endpoint, ``?token=…`` included).
+_TOKEN = re.compile(r"((?:\?|&)(?:token|auth_token|access_token)=)[^&\s'\"]{1,512}", re.IGNORECASE)
+
+
 def mask(text: str) -> str:
-    """``text`` with e-mails, phone numbers and quoted customer messages replaced by placeholders."""
+    """``text`` with e-mails, phones, quoted customer messages and URL tokens replaced by placeholders."""
+    text = _TOKEN.sub(r"\1[token]", text)
     for pattern in _QUOTED_MESSAGE:
         text = pattern.sub(r"\1[message]\3", text)
     text = _EMAIL.sub("[email]", text)

@@ -25,6 +25,8 @@ from golden_rule.privacy import install_log_privacy, mask
          "[state 3] user text: [message] | previous action name: action_listen"),
         ('"current_states": "[state 1] user text: zebra crossing\\n[state 2] user text: hi | x"',
          '"current_states": "[state 1] user text: [message]\\n[state 2] user text: [message] | x"'),
+        ("Couldn't connect to 'http://127.0.0.1:48781/webhook?token=xyYYnH0zVS8nK2'. Is the server running?",
+         "Couldn't connect to 'http://127.0.0.1:48781/webhook?token=[token]'. Is the server running?"),
         ("ticket BD-10427, order 10042 at 2026-11-29 07:15:01", "ticket BD-10427, order 10042 at 2026-11-29 07:15:01"),
     ],
 )
