@@ -39,13 +39,15 @@ HandleMessage = Callable[[Agent, UserMessage], Awaitable[Any]]
 def gated(handle_message: HandleMessage) -> HandleMessage:
     """``Agent.handle_message`` behind the input gate (see the module docstring)."""
 
+    support_email = guard_settings().support_email  # read once, not per message
+
     @functools.wraps(handle_message)
     async def handle(agent: Agent, message: UserMessage) -> Any:
         if check_sender(message.sender_id) is not None:
             logger.warning("input gate: dropped a message from %s with an unacceptable sender id",
                            message.input_channel or "an unknown channel")
             return None
-        verdict = clean_message(message.text, guard_settings().support_email)
+        verdict = clean_message(message.text, support_email)
         if isinstance(verdict, Refusal):
             logger.info("input gate: refused a message in conversation %s (%s)", message.sender_id, verdict.reason)
             try:

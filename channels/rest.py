@@ -54,6 +54,8 @@ def json_object(request: Request) -> dict[str, Any]:
 class JsonRestInput(RestInput):
     """``POST /webhooks/rest/webhook``: Rasa's REST channel, strict about the body's shape."""
 
+    support_email: str = ""
+
     @classmethod
     def name(cls) -> str:
         return "rest"
@@ -62,7 +64,9 @@ class JsonRestInput(RestInput):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> JsonRestInput:
         """The channel (no options); the server gets Rasa's local fixes (``channels/rasa_fixes.py``)."""
         rasa_fixes.install()
-        return cls()
+        channel = cls()
+        channel.support_email = guard_settings().support_email  # read once, for the 413's words
+        return channel
 
     async def _extract_sender(self, req: Request) -> str | None:
         sender = json_object(req).get("sender")
@@ -74,7 +78,7 @@ class JsonRestInput(RestInput):
         return sender
 
     def _extract_message(self, req: Request) -> str | None:
-        verdict = clean_message(json_object(req).get("message"), guard_settings().support_email)
+        verdict = clean_message(json_object(req).get("message"), self.support_email)
         if isinstance(verdict, Refusal):
             error = PayloadTooLarge if verdict.status == 413 else BadRequest
             raise error(f"{verdict.detail}: {EXPECTED}")

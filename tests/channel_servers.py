@@ -81,7 +81,8 @@ def seeded_store(workdir: Path) -> str:
     return db_url
 
 
-def _stop(proc: subprocess.Popen | None) -> None:
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate ``proc`` if it still runs; kill it when it does not stop within 30 s."""
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
@@ -180,11 +181,11 @@ class BotServers:
 
     def stop_actions(self) -> None:
         """Stop the action server (the rasa server keeps running); ``start_actions`` brings it back."""
-        _stop(self.actions)
+        stop_process(self.actions)
 
     def stop_rasa(self) -> None:
         """Stop the rasa server (the action server keeps running)."""
-        _stop(self.rasa)
+        stop_process(self.rasa)
 
     def log_text(self, name: str = "rasa.log") -> str:
         """What a server has logged so far."""
@@ -193,8 +194,8 @@ class BotServers:
 
     def close(self) -> None:
         """Stop everything and close the logs."""
-        _stop(self.rasa)
-        _stop(self.actions)
+        stop_process(self.rasa)
+        stop_process(self.actions)
         for log in self._logs:
             log.close()
 

@@ -39,6 +39,7 @@ from tests.channel_servers import (
     free_port,
     new_action_token,
     seeded_store,
+    stop_process,
     wait_for_http,
 )
 from tests.conftest import TODAY
@@ -177,12 +178,7 @@ def action_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActionSe
             wait_for_http(f"http://127.0.0.1:{port}/health", process)
             yield ActionServer(f"http://127.0.0.1:{port}", port, token, process)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+            stop_process(process)
     log_text = (workdir / "actions.log").read_text(errors="replace")
     assert token not in log_text, "the token was written to the action server's log"
 
